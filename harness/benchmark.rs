@@ -1,0 +1,237 @@
+//! `siteboss benchmark`: every phase, for every allocator asked for, into one
+//! `BenchmarkResult`, handed to a sink after each phase so that an interrupted
+//! or crashed run loses nothing already measured.
+
+use crate::component::ComponentSource;
+use crate::engine::RuntimeOptions;
+use crate::measure::{self, Plan, Subject};
+use crate::model::{
+    Allocator, BenchmarkResult, ComponentInfo, ConfigurationResult, Settings, Skipped, Status, SCHEMA_NAME,
+    SCHEMA_VERSION,
+};
+use crate::progress::Progress;
+use std::path::{Path, PathBuf};
+
+/// Everything a benchmark run is given.
+#[derive(Debug, Clone)]
+pub struct BenchmarkOptions {
+    /// Sample counts and limits.
+    pub plan: Plan,
+    /// Whether the plan is the `--quick` preset (recorded in the result).
+    pub quick: bool,
+    /// Allocators to measure, in order.
+    pub allocators: Vec<Allocator>,
+    /// The user's component, or `None` for the embedded one.
+    pub component: Option<PathBuf>,
+    /// Runtime options shared by every allocator.
+    pub runtime: RuntimeOptions,
+    /// The native programs to spawn, or `None` to skip the native phase.
+    pub native: Option<measure::native::NativePrograms>,
+}
+
+/// The phases measured per allocator, in order.
+const PHASES: [&str; 7] = ["cold start", "cold start (precompiled)", "warm start", "lifecycle", "throughput", "memory", "concurrency"];
+
+/// How many progress steps a run takes.
+pub fn progress_steps(o: &BenchmarkOptions) -> u64 {
+    let p = &o.plan;
+    let per_alloc = 2 * (p.cold_processes + 1) + 2 * p.rounds + p.threads.len() * p.rounds + p.memory_rounds + 1;
+    (per_alloc * o.allocators.len() + if o.native.is_some() { p.native_samples.div_ceil(8) + 1 } else { 0 }) as u64
+}
+
+/// Runs the benchmark.
+///
+/// `exe` is the `siteboss` binary, spawned for the child-process phases.
+/// `sink` receives the result after every phase, marked partial until the end.
+///
+/// # Errors
+///
+/// Fails when the component cannot be read, compiled or linked: nothing can be
+/// measured then. A phase that fails later is recorded as not measured.
+pub fn run(
+    o: &BenchmarkOptions,
+    exe: &Path,
+    progress: &Progress,
+    sink: &mut dyn FnMut(&BenchmarkResult),
+) -> anyhow::Result<BenchmarkResult> {
+    let source = match &o.component {
+        Some(p) => ComponentSource::from_path(p)?,
+        None => ComponentSource::embedded(),
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("siteboss-")
+        .tempdir()
+        .map_err(|e| anyhow::anyhow!("cannot create a temporary directory: {e}"))?;
+    let fingerprint = crate::fingerprint::current();
+    let mut subjects = Vec::with_capacity(o.allocators.len());
+    for &a in &o.allocators {
+        progress.phase(&format!("{a}: compiling"));
+        subjects.push(Subject::prepare(source.clone(), a, &o.runtime, dir.path())?);
+    }
+    let p = &o.plan;
+    let first = &subjects[0];
+    let mut result = BenchmarkResult {
+        schema: SCHEMA_NAME.into(),
+        schema_version: SCHEMA_VERSION,
+        status: Status::Partial,
+        status_reason: Some("the run has not finished".into()),
+        started_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        runner_id: crate::fingerprint::runner_id(&fingerprint),
+        runner: fingerprint,
+        component: ComponentInfo {
+            name: source.name.clone(),
+            path: source.path.as_ref().map(|p| p.display().to_string()),
+            bytes: source.bytes.len() as u64,
+            fnv1a64: source.fnv1a64(),
+            has_run: first.footprint.has_run,
+            artifact_bytes: std::fs::metadata(&first.artifact).map(|m| m.len()).unwrap_or(0),
+        },
+        settings: Settings {
+            quick: o.quick,
+            rounds: p.rounds,
+            samples_per_round: p.samples_per_round,
+            cold_processes: p.cold_processes,
+            memory_rounds: p.memory_rounds,
+            memory_points: p.memory_points.clone(),
+            throughput_seconds: p.throughput_seconds,
+            threads: p.threads.clone(),
+            max_instances: p.density.max_instances,
+            max_memory_bytes: p.density.max_memory_bytes,
+            min_available_bytes: p.density.min_available_bytes,
+            time_limit_seconds: p.density.time_limit_seconds,
+        },
+        native: None,
+        configurations: Vec::new(),
+    };
+    sink(&result);
+
+    if let Some(programs) = &o.native {
+        progress.phase("native process");
+        match measure::native::native(programs, p.native_samples, &|| progress.tick()) {
+            Ok(n) => result.native = Some(n),
+            Err(e) if crate::interrupt::requested() => return Ok(interrupted(result, &e)),
+            Err(e) => eprintln!("warning: native phase not measured: {e:#}"),
+        }
+        progress.tick();
+        sink(&result);
+    }
+
+    for subject in &subjects {
+        let a = subject.options.allocator;
+        let mut cfg = ConfigurationResult {
+            allocator: a,
+            config: describe(subject, p),
+            skipped: Vec::new(),
+            cold_start: None,
+            cold_start_precompiled: None,
+            warm_start: None,
+            lifecycle: None,
+            memory: None,
+            density: None,
+            throughput: Vec::new(),
+        };
+        if let Some(err) = &subject.run_error {
+            cfg.skipped.push(Skipped {
+                phase: "run".into(),
+                reason: format!(
+                    "wasi:cli/run failed when probed ({err}); every phase instantiates without running, and the lifecycle phase is skipped"
+                ),
+            });
+        }
+        if !subject.footprint.has_run {
+            cfg.skipped.push(Skipped {
+                phase: "run".into(),
+                reason: "the component does not export wasi:cli/run; only the instantiation phases apply".into(),
+            });
+        }
+        result.configurations.push(cfg);
+        let idx = result.configurations.len() - 1;
+        for phase in PHASES {
+            progress.phase(&format!("{a}: {phase}"));
+            let outcome = run_phase(phase, subject, o, exe, dir.path(), progress, &mut result.configurations[idx]);
+            if crate::interrupt::requested() {
+                let e = outcome.err().unwrap_or_else(|| anyhow::anyhow!("interrupted"));
+                return Ok(interrupted(result, &e));
+            }
+            if let Err(e) = outcome {
+                result.configurations[idx].skipped.push(Skipped { phase: phase.into(), reason: format!("{e:#}") });
+            }
+            sink(&result);
+        }
+    }
+    result.status = Status::Complete;
+    result.status_reason = None;
+    sink(&result);
+    Ok(result)
+}
+
+fn interrupted(mut result: BenchmarkResult, _e: &anyhow::Error) -> BenchmarkResult {
+    let sig = crate::interrupt::signal().unwrap_or(libc::SIGINT);
+    result.status = Status::Partial;
+    result.status_reason = Some(format!(
+        "interrupted by {}; phases measured before it are kept",
+        if sig == libc::SIGTERM { "SIGTERM" } else { "SIGINT" }
+    ));
+    result
+}
+
+fn describe(subject: &Subject, p: &Plan) -> Vec<String> {
+    let mut lines = crate::engine::describe(&subject.options, &subject.footprint);
+    if subject.options.allocator == Allocator::Pooling {
+        lines.retain(|l| !l.starts_with("pool capacity"));
+        lines.push(format!(
+            "pool capacity = sized per phase: {} slots for cold/warm/lifecycle/throughput, largest memory point + 1 for memory, --max-instances + 1 for concurrency (each slot costs resident memory and engine start-up time up front)",
+            p.latency_pool_capacity
+        ));
+    }
+    lines
+}
+
+fn run_phase(
+    phase: &str,
+    subject: &Subject,
+    o: &BenchmarkOptions,
+    exe: &Path,
+    dir: &Path,
+    progress: &Progress,
+    cfg: &mut ConfigurationResult,
+) -> anyhow::Result<()> {
+    let p = &o.plan;
+    let tick = || progress.tick();
+    match phase {
+        "cold start" => cfg.cold_start = Some(measure::cold::cold_start(exe, subject, false, p, dir, &tick)?),
+        "cold start (precompiled)" => {
+            cfg.cold_start_precompiled = Some(measure::cold::cold_start(exe, subject, true, p, dir, &tick)?)
+        }
+        "warm start" => {
+            let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
+            cfg.warm_start = Some(measure::warm::warm_start(&rt, p, &tick)?);
+        }
+        "lifecycle" => {
+            let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
+            if !rt.has_run() {
+                for _ in 0..p.rounds {
+                    tick();
+                }
+                return Ok(());
+            }
+            cfg.lifecycle = Some(measure::warm::lifecycle(&rt, p, &tick)?);
+        }
+        "throughput" => {
+            let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
+            for &threads in &p.threads {
+                cfg.throughput.push(measure::throughput::throughput(&rt, p, threads, &tick)?);
+            }
+        }
+        "memory" => cfg.memory = Some(measure::memory::memory(exe, subject, p, dir, &tick)?),
+        "concurrency" => {
+            cfg.density = Some(measure::density::density(exe, subject, &p.density, dir)?);
+            tick();
+        }
+        other => anyhow::bail!("unknown phase {other}"),
+    }
+    Ok(())
+}

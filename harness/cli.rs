@@ -1,0 +1,213 @@
+//! The command line: `siteboss benchmark`, `siteboss compare`, and the hidden
+//! child-process entry point.
+
+use crate::engine::RuntimeOptions;
+use crate::measure::{default_headroom, Plan};
+use crate::model::Allocator;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// How fast and how densely WebAssembly components start on Wasmtime.
+#[derive(Debug, Parser)]
+#[command(name = "siteboss", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure every figure of the benchmarks page on this machine.
+    ///
+    /// Cold start, warm start, a request's full lifecycle, memory per instance,
+    /// total memory for N live instances, the most concurrent live instances and
+    /// the limit that stopped it, and instantiations per second, for the
+    /// production pooling configuration and Wasmtime's default on-demand one,
+    /// beside a native process measured in the same run and the page's cited
+    /// Docker, Firecracker and smolvm figures. Runs locally; no network.
+    ///
+    /// Exit codes: 0 measured; 2 could not run; 130 or 143 interrupted by
+    /// SIGINT or SIGTERM (what was measured is still written, marked partial).
+    Benchmark(BenchmarkArgs),
+    /// Internal: runs one child-process phase. Not for direct use.
+    #[command(name = "__child", hide = true)]
+    Child {
+        /// The request file.
+        request: PathBuf,
+    },
+}
+
+/// Which allocators to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AllocatorChoice {
+    /// The production profile: pooling allocator with exactly sized slots.
+    Pooling,
+    /// Wasmtime's default on-demand allocator.
+    OnDemand,
+    /// Both, side by side (the default).
+    Both,
+}
+
+/// Options of `siteboss benchmark`.
+#[derive(Debug, clap::Args)]
+pub struct BenchmarkArgs {
+    /// Measure this .wasm component instead of the embedded hello world.
+    #[arg(long, value_name = "PATH")]
+    pub component: Option<PathBuf>,
+
+    /// Which allocator configurations to measure.
+    #[arg(long, value_enum, default_value = "both")]
+    pub allocator: AllocatorChoice,
+
+    /// A short run (about 20 s) for CI: fewer samples, and the concurrency
+    /// phase capped at 20,000 instances.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Write the result as versioned JSON to PATH, or to stdout when PATH is
+    /// omitted or `-`. A file is rewritten after every phase, marked partial
+    /// until the run completes.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
+    pub json: Option<PathBuf>,
+
+    /// Write Markdown tables (for a CI job summary) to PATH, or to stdout when
+    /// PATH is omitted or `-`.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
+    pub markdown: Option<PathBuf>,
+
+    /// Concurrency phase: stop at this many live instances.
+    /// [default: 1100000, or 20000 with --quick]
+    #[arg(long, value_name = "N")]
+    pub max_instances: Option<u64>,
+
+    /// Concurrency phase: stop before the process's resident memory passes
+    /// this many bytes (suffixes K, M, G, KiB, MiB, GiB). [default: no cap]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_memory: Option<u64>,
+
+    /// Concurrency phase: stop while the machine still has this much RAM
+    /// available. [default: 10% of RAM, at least 1 GiB]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub min_available: Option<u64>,
+
+    /// Concurrency phase: stop after this many seconds. [default: 60, or 10 with --quick]
+    #[arg(long, value_name = "SECONDS")]
+    pub time_limit: Option<f64>,
+
+    /// Pooling: the linear-memory slot of each instance, in bytes. By default
+    /// it is sized exactly to what the component reached in a probe run.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub memory_slot: Option<u64>,
+
+    /// The most linear memory one instance may grow to; past it the instance
+    /// is stopped (a store limit).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "64MiB")]
+    pub instance_memory_limit: u64,
+
+    /// How long one call into the component may run before it is interrupted
+    /// (an epoch deadline), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub call_timeout: u64,
+
+    /// Bytes of stdout, and of stderr, kept per instance; the rest is counted
+    /// and dropped.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes, default_value = "64KiB")]
+    pub output_limit: u64,
+
+    /// Link imports this host does not provide as functions that trap, so a
+    /// component that needs them can still be instantiated and measured.
+    #[arg(long)]
+    pub stub_missing_imports: bool,
+
+    /// Skip the native-process phase.
+    #[arg(long)]
+    pub no_native: bool,
+
+    /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl BenchmarkArgs {
+    /// The plan these arguments select.
+    pub fn plan(&self) -> Plan {
+        let mut plan = if self.quick { Plan::quick() } else { Plan::full() };
+        if let Some(n) = self.max_instances {
+            plan.density.max_instances = n;
+        }
+        if let Some(b) = self.max_memory {
+            plan.density.max_memory_bytes = b;
+        }
+        plan.density.min_available_bytes = self.min_available.unwrap_or_else(default_headroom);
+        if let Some(t) = self.time_limit {
+            plan.density.time_limit_seconds = t;
+        }
+        plan
+    }
+
+    /// The allocators these arguments select, production profile first.
+    pub fn allocators(&self) -> Vec<Allocator> {
+        match self.allocator {
+            AllocatorChoice::Pooling => vec![Allocator::Pooling],
+            AllocatorChoice::OnDemand => vec![Allocator::OnDemand],
+            AllocatorChoice::Both => Allocator::ALL.to_vec(),
+        }
+    }
+
+    /// The runtime options these arguments select.
+    pub fn runtime(&self) -> RuntimeOptions {
+        RuntimeOptions {
+            memory_slot: self.memory_slot,
+            max_memory_bytes: self.instance_memory_limit,
+            call_timeout_ms: self.call_timeout,
+            output_limit: usize::try_from(self.output_limit).unwrap_or(usize::MAX),
+            stub_missing_imports: self.stub_missing_imports,
+            ..RuntimeOptions::new(Allocator::Pooling)
+        }
+    }
+}
+
+/// Parses `4096`, `64K`, `64KiB`, `1.5G` and the like into bytes (binary multiples).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; use a number of bytes with an optional K, M or G suffix"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("`{other}` is not a size unit; use K, M, G or T")),
+    };
+    if !n.is_finite() || n < 0.0 {
+        return Err(format!("`{s}` is not a size"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("64KiB"), Ok(65536));
+        assert_eq!(parse_bytes("64k"), Ok(65536));
+        assert_eq!(parse_bytes("1.5G"), Ok(3 << 29));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("12 parsecs").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,527 @@
+//! The one place Wasmtime engines, linkers and instances are set up.
+//!
+//! The CLI, the criterion benches and the gate all build a [`Runtime`] here,
+//! so no caller writes its own engine configuration.
+
+use crate::component::ComponentSource;
+use crate::host::{Host, Sandbox};
+use crate::model::Allocator;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Linker};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+/// How often the epoch ticker advances every engine's epoch.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The settings a runtime is built from. Together with a [`Footprint`] they
+/// decide the Wasmtime configuration exactly, so a child process given the same
+/// two values builds the same engine and can load the parent's artifact.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RuntimeOptions {
+    /// Which instance allocator.
+    pub allocator: Allocator,
+    /// Live instances the pooling allocator has slots for.
+    pub pool_capacity: u32,
+    /// Override for the pooling allocator's linear-memory slot, in bytes.
+    /// `None` sizes the slot from the component's footprint.
+    pub memory_slot: Option<u64>,
+    /// The most linear memory one instance may grow to (a store limit).
+    pub max_memory_bytes: u64,
+    /// How long one call into the component may run before it is interrupted.
+    pub call_timeout_ms: u64,
+    /// The most bytes of each of stdout and stderr kept per instance.
+    pub output_limit: usize,
+    /// Whether the phases call `wasi:cli/run` (when the component has it).
+    pub run: bool,
+    /// Whether imports this host does not provide are linked as functions that
+    /// trap when called, so that a component needing them can still be
+    /// instantiated (an instantiate-only measurement).
+    pub stub_missing_imports: bool,
+}
+
+impl RuntimeOptions {
+    /// The defaults for `allocator`.
+    pub fn new(allocator: Allocator) -> Self {
+        RuntimeOptions {
+            allocator,
+            pool_capacity: 1000,
+            memory_slot: None,
+            max_memory_bytes: 64 << 20,
+            call_timeout_ms: 1000,
+            output_limit: 64 << 10,
+            run: true,
+            stub_missing_imports: false,
+        }
+    }
+}
+
+/// What one instance of a component needs, learnt by instantiating and running
+/// it once. The pooling allocator's slots are sized from it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Footprint {
+    /// Linear memories per component instance.
+    pub memories: u32,
+    /// The largest linear memory any of them reached, in bytes.
+    pub memory_bytes: u64,
+    /// Tables per component instance.
+    pub tables: u32,
+    /// The most elements any of them reached.
+    pub table_elements: u64,
+    /// Whether the component exports `wasi:cli/run`.
+    pub has_run: bool,
+}
+
+/// Why instantiating or running an instance failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// Every slot of the pooling allocator is in use.
+    #[error("the pooling allocator is full: {0}")]
+    PoolFull(String),
+    /// The component's imports are not all provided by this host.
+    #[error("{0}")]
+    Link(String),
+    /// The call ran past its epoch deadline.
+    #[error("stopped after the {0} ms call timeout (epoch deadline): the component did not return")]
+    Timeout(u64),
+    /// The instance asked for more memory than the store limit allows.
+    #[error("stopped by the store's memory limit of {0} bytes: the component kept growing its memory")]
+    MemoryLimit(u64),
+    /// The component trapped or returned an error.
+    #[error("{0}")]
+    Trap(String),
+}
+
+/// A live instance and the store that owns it.
+pub struct Live {
+    /// The store, with the instance's host state.
+    pub store: Store<Host>,
+    /// The instance.
+    pub instance: Instance,
+}
+
+/// An engine, a linker with WASI, and a component ready to instantiate.
+pub struct Runtime {
+    engine: Engine,
+    pre: InstancePre<Host>,
+    run: Option<ComponentExportIndex>,
+    sandbox: Sandbox,
+    options: RuntimeOptions,
+    footprint: Footprint,
+    epoch_deadline: u64,
+}
+
+impl Runtime {
+    /// Learns a component's footprint: compiles it with a default on-demand
+    /// engine, instantiates it and runs it once.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the bytes are not a valid component, when its imports are not
+    /// all provided, or when instantiating it fails. A trap in `run` is not an
+    /// error here: the footprint still says how much memory it reached.
+    pub fn probe(source: &ComponentSource, options: &RuntimeOptions) -> anyhow::Result<(Footprint, Option<InstanceError>)> {
+        let probe_options = RuntimeOptions {
+            allocator: Allocator::OnDemand,
+            ..options.clone()
+        };
+        let unknown = Footprint {
+            memories: 0,
+            memory_bytes: 0,
+            tables: 0,
+            table_elements: 0,
+            has_run: false,
+        };
+        let engine = new_engine(&probe_options, &unknown)?;
+        let component = compile(&engine, source)?;
+        let resources = component.resources_required();
+        let rt = Runtime::from_component(engine, component, source, &probe_options, unknown)?;
+        let mut live = rt.instantiate()?;
+        let has_run = rt.run.is_some();
+        // A failing run is returned for the caller to report; the footprint
+        // still records the sizes it reached.
+        let run_error = if has_run { rt.run(&mut live).err() } else { None };
+        let (peak_memory, peak_table) = live.store.data().peaks();
+        let (memories, initial_pages, tables, initial_elements) = match resources {
+            Some(r) => (
+                r.num_memories,
+                r.max_initial_memory_size.unwrap_or(0),
+                r.num_tables,
+                r.max_initial_table_size.unwrap_or(0),
+            ),
+            // A component that instantiates imported modules cannot be sized
+            // statically; assume a small fixed shape and let the peaks decide.
+            None => (4, 1, 4, 1),
+        };
+        let footprint = Footprint {
+            memories,
+            memory_bytes: (initial_pages * 65536).max(peak_memory as u64),
+            tables,
+            table_elements: initial_elements.max(peak_table as u64),
+            has_run,
+        };
+        Ok((footprint, run_error))
+    }
+
+    /// Builds a runtime by compiling the component's `.wasm`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the configuration is rejected, the component is invalid, or
+    /// its imports are not all provided.
+    pub fn compile(source: &ComponentSource, options: &RuntimeOptions, footprint: Footprint) -> anyhow::Result<Self> {
+        Runtime::load(new_engine(options, &footprint)?, Load::Compile, source, options, footprint)
+    }
+
+    /// Builds a runtime from an artifact made by [`Runtime::precompile`] with
+    /// the same options and footprint.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the artifact was made by another Wasmtime version or
+    /// configuration.
+    pub fn deserialize(
+        artifact: &[u8],
+        source: &ComponentSource,
+        options: &RuntimeOptions,
+        footprint: Footprint,
+    ) -> anyhow::Result<Self> {
+        Runtime::load(new_engine(options, &footprint)?, Load::Artifact(artifact), source, options, footprint)
+    }
+
+    /// Loads the component into `engine` (made by [`new_engine`] with the same
+    /// options and footprint), links WASI and prepares `InstancePre`.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the component is invalid, the artifact does not fit this
+    /// engine, or the component's imports are not all provided.
+    pub fn load(
+        engine: Engine,
+        load: Load<'_>,
+        source: &ComponentSource,
+        options: &RuntimeOptions,
+        footprint: Footprint,
+    ) -> anyhow::Result<Self> {
+        let component = match load {
+            Load::Compile => compile(&engine, source)?,
+            // SAFETY: the artifact is one this tool wrote with `precompile`;
+            // Wasmtime still checks its version and settings against the engine.
+            Load::Artifact(bytes) => unsafe { Component::deserialize(&engine, bytes) }.map_err(|e| {
+                anyhow::anyhow!(
+                    "the precompiled artifact does not load into this Wasmtime {} engine \
+                     (it was made by another version or configuration): {}",
+                    crate::fingerprint::WASMTIME_VERSION,
+                    one_line(&e)
+                )
+            })?,
+        };
+        Runtime::from_component(engine, component, source, options, footprint)
+    }
+
+    /// Compiles the component for this configuration into an artifact that
+    /// [`Runtime::deserialize`] loads.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the component is invalid.
+    pub fn precompile(source: &ComponentSource, options: &RuntimeOptions, footprint: Footprint) -> anyhow::Result<Vec<u8>> {
+        let engine = new_engine(options, &footprint)?;
+        let artifact = engine.precompile_component(&source.bytes).map_err(|e| invalid(source, e))?;
+        Ok(artifact)
+    }
+
+    fn from_component(
+        engine: Engine,
+        component: Component,
+        source: &ComponentSource,
+        options: &RuntimeOptions,
+        footprint: Footprint,
+    ) -> anyhow::Result<Self> {
+        let mut linker = Linker::<Host>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        if options.stub_missing_imports {
+            linker.define_unknown_imports_as_traps(&component)?;
+        }
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| InstanceError::Link(format!("{}: {}", source.name, link_message(&e))))?;
+        let run = find_run(&component).filter(|_| options.run);
+        start_epoch_ticker(&engine)?;
+        Ok(Runtime {
+            engine,
+            pre,
+            run,
+            sandbox: Sandbox {
+                program_name: source.name.clone(),
+                max_memory_bytes: usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX),
+                output_limit: options.output_limit,
+            },
+            options: options.clone(),
+            footprint,
+            epoch_deadline: options.call_timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.options
+    }
+
+    /// The footprint it was sized for.
+    pub fn footprint(&self) -> Footprint {
+        self.footprint
+    }
+
+    /// Whether the component exports `wasi:cli/run` and the options call it.
+    pub fn has_run(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// A fresh store with a fresh sandboxed WASI context and limits.
+    pub fn new_store(&self) -> Store<Host> {
+        let mut store = Store::new(&self.engine, Host::new(&self.sandbox));
+        store.limiter(|h| h.limiter());
+        store.set_epoch_deadline(self.epoch_deadline);
+        store
+    }
+
+    /// Instantiates the component in a fresh store: a warm start.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`InstanceError::PoolFull`] when every pool slot is in use, and
+    /// [`InstanceError::Trap`] or [`InstanceError::MemoryLimit`] when
+    /// instantiation itself fails.
+    pub fn instantiate(&self) -> Result<Live, InstanceError> {
+        let mut store = self.new_store();
+        match self.pre.instantiate(&mut store) {
+            Ok(instance) => Ok(Live { store, instance }),
+            Err(e) => Err(self.classify(&store, e)),
+        }
+    }
+
+    /// Calls `wasi:cli/run` on a live instance and checks what it returned.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`InstanceError::Trap`] when the component traps or returns
+    /// `err`, [`InstanceError::Timeout`] when it runs past the call timeout, and
+    /// [`InstanceError::MemoryLimit`] when it grows past the store limit.
+    pub fn run(&self, live: &mut Live) -> Result<(), InstanceError> {
+        let Some(index) = &self.run else {
+            return Err(InstanceError::Trap("the component does not export wasi:cli/run".into()));
+        };
+        let func = live
+            .instance
+            .get_typed_func::<(), (Result<(), ()>,)>(&mut live.store, index)
+            .map_err(|e| InstanceError::Trap(format!("wasi:cli/run has an unexpected type: {e}")))?;
+        match func.call(&mut live.store, ()) {
+            Ok((Ok(()),)) => Ok(()),
+            Ok((Err(()),)) => Err(InstanceError::Trap("wasi:cli/run returned an error".into())),
+            Err(e) => Err(self.classify(&live.store, e)),
+        }
+    }
+
+    /// One request's whole lifecycle: instantiate, run, drop.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::instantiate`] and [`Runtime::run`].
+    pub fn lifecycle(&self) -> Result<(), InstanceError> {
+        let mut live = self.instantiate()?;
+        self.run(&mut live)
+    }
+
+    fn classify(&self, store: &Store<Host>, e: wasmtime::Error) -> InstanceError {
+        if let Some(pool) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            return InstanceError::PoolFull(pool.to_string());
+        }
+        if store.data().memory_limit_hit() {
+            return InstanceError::MemoryLimit(self.options.max_memory_bytes);
+        }
+        if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
+            return InstanceError::Timeout(self.options.call_timeout_ms);
+        }
+        InstanceError::Trap(one_line(&e))
+    }
+
+    /// The configuration as `name = value` lines, for the report.
+    pub fn describe(&self) -> Vec<String> {
+        describe(&self.options, &self.footprint)
+    }
+}
+
+/// How a runtime gets its compiled component.
+#[derive(Debug, Clone, Copy)]
+pub enum Load<'a> {
+    /// Compile the `.wasm` with Cranelift.
+    Compile,
+    /// Deserialize an artifact made by [`Runtime::precompile`].
+    Artifact(&'a [u8]),
+}
+
+/// A fresh engine for `options`, sized for `footprint`.
+///
+/// # Errors
+///
+/// Fails when Wasmtime rejects the configuration (for example a pool too
+/// large for the address space).
+pub fn new_engine(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result<Engine> {
+    Engine::new(&config(options, footprint)?).map_err(|e| {
+        anyhow::anyhow!("cannot create the {} engine: {}", options.allocator, one_line(&e))
+    })
+}
+
+/// The Wasmtime configuration for `options`, sized for `footprint`.
+///
+/// # Errors
+///
+/// Fails when the sizes overflow what the pooling allocator accepts.
+pub fn config(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result<Config> {
+    let mut config = Config::new();
+    // Every configuration can interrupt a component that never returns.
+    config.epoch_interruption(true);
+    if options.allocator == Allocator::Pooling {
+        let slot = memory_slot(options, footprint);
+        let cap = options.pool_capacity;
+        let per = |n: u32| cap.saturating_mul(n.max(1));
+        // Exactly sized slots with no guard pages and no copy-on-write image:
+        // every slot is one read/write region of the pool's single mapping, so
+        // live instances add no memory mappings. Bounds are checked explicitly.
+        config.memory_reservation(slot);
+        config.memory_guard_size(0);
+        config.memory_reservation_for_growth(0);
+        config.guard_before_linear_memory(false);
+        config.memory_init_cow(false);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(cap)
+            .total_core_instances(per(64))
+            .total_memories(per(footprint.memories))
+            .total_tables(per(footprint.tables))
+            .total_stacks(0)
+            .max_memories_per_module(footprint.memories.max(1))
+            .max_tables_per_module(footprint.tables.max(1))
+            .max_memory_size(usize::try_from(slot)?)
+            .table_elements(usize::try_from(footprint.table_elements.max(1))?)
+            // Reset a freed slot with memset instead of madvise: releasing
+            // pages sends TLB-shootdown interrupts to every core, which made
+            // two threads slower than one. PAGEMAP_SCAN limits the reset to
+            // the pages the instance actually dirtied, where the kernel has it.
+            .linear_memory_keep_resident(usize::try_from(slot)?)
+            .table_keep_resident(usize::try_from(table_bytes(footprint))?)
+            .pagemap_scan(Enabled::Auto);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Ok(config)
+}
+
+/// The pooling allocator's linear-memory slot size for `footprint`.
+pub fn memory_slot(options: &RuntimeOptions, footprint: &Footprint) -> u64 {
+    options
+        .memory_slot
+        .unwrap_or(footprint.memory_bytes)
+        .max(65536)
+        .next_multiple_of(65536)
+}
+
+fn table_bytes(footprint: &Footprint) -> u64 {
+    (footprint.table_elements.max(1) * 8).next_multiple_of(4096)
+}
+
+/// The configuration as `name = value` lines.
+pub fn describe(options: &RuntimeOptions, footprint: &Footprint) -> Vec<String> {
+    let mut lines = vec![
+        format!("allocator = {}", options.allocator),
+        "precompiled = true (InstancePre, fresh Store and WASI context per instance)".to_owned(),
+        "epoch_interruption = true".to_owned(),
+        format!("call_timeout = {} ms", options.call_timeout_ms),
+        format!("store memory limit = {} bytes", options.max_memory_bytes),
+        format!("output capture limit = {} bytes per stream", options.output_limit),
+    ];
+    if options.allocator == Allocator::Pooling {
+        let slot = memory_slot(options, footprint);
+        lines.extend([
+            format!("pool capacity = {} component instances", options.pool_capacity),
+            format!(
+                "memory slot = {slot} bytes ({}), memory_reservation = {slot}",
+                if options.memory_slot.is_some() { "--memory-slot" } else { "sized from the component's footprint" }
+            ),
+            "memory_guard_size = 0, guard_before_linear_memory = false, memory_reservation_for_growth = 0".to_owned(),
+            "memory_init_cow = false".to_owned(),
+            format!("memories per instance = {}, tables per instance = {}", footprint.memories, footprint.tables),
+            format!("table_elements = {}", footprint.table_elements.max(1)),
+            format!("linear_memory_keep_resident = {slot}, table_keep_resident = {}", table_bytes(footprint)),
+            "pagemap_scan = auto".to_owned(),
+        ]);
+    } else {
+        lines.push("every other setting = Wasmtime default".to_owned());
+    }
+    lines
+}
+
+fn compile(engine: &Engine, source: &ComponentSource) -> anyhow::Result<Component> {
+    Component::new(engine, &source.bytes).map_err(|e| invalid(source, e))
+}
+
+fn invalid(source: &ComponentSource, e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{}: is not a valid component: {}", source.name, one_line(&e))
+}
+
+/// An error chain on one line, without a backtrace.
+pub fn one_line(e: &wasmtime::Error) -> String {
+    let mut s = String::new();
+    for (i, cause) in e.chain().enumerate() {
+        if i > 0 {
+            s.push_str(": ");
+        }
+        s.push_str(&cause.to_string().replace('\n', " "));
+    }
+    s
+}
+
+fn link_message(e: &wasmtime::Error) -> String {
+    let msg = one_line(e);
+    if msg.contains("matching implementation was not found in the linker") {
+        format!(
+            "imports something this host does not provide ({msg}); siteboss links WASI 0.2 \
+             (wasi:cli, wasi:io, wasi:clocks, wasi:random, wasi:filesystem, wasi:sockets) only; \
+             --stub-missing-imports links the rest as functions that trap, to measure instantiation alone"
+        )
+    } else {
+        msg
+    }
+}
+
+/// Finds the `run` function of an exported `wasi:cli/run@0.2.x` instance.
+fn find_run(component: &Component) -> Option<ComponentExportIndex> {
+    let engine = component.engine();
+    let ty = component.component_type();
+    let name = ty
+        .exports(engine)
+        .map(|(name, _)| name)
+        .find(|name| name.starts_with("wasi:cli/run@0.2"))?;
+    let instance = component.get_export_index(None, name)?;
+    component.get_export_index(Some(&instance), "run")
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("siteboss-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start the epoch ticker thread: {e}"))?;
+    Ok(())
+}

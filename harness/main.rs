@@ -1,0 +1,98 @@
+//! The `siteboss` binary: thin glue over the library. Errors print once as
+//! `Error: ...` with their causes on one line; exit codes are 0 ok,
+//! 1 regression found, 2 could not run, 130/143 interrupted.
+
+use clap::Parser;
+use siteboss::benchmark::{self, BenchmarkOptions};
+use siteboss::cli::{BenchmarkArgs, Cli, Command};
+use siteboss::model::{BenchmarkResult, Status};
+use siteboss::progress::Progress;
+use siteboss::report::{Exporter, Json, Markdown, Terminal};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Errors are printed as one line; capturing a backtrace for each would
+    // only cost time, and at map exhaustion it deadlocked a process here.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: nothing else runs yet; no other thread reads the environment.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Child { request } => ExitCode::from(siteboss::measure::child::serve(&request) as u8),
+        Command::Benchmark(args) => match run_benchmark(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("Error: {}", format!("{e:#}").replace('\n', " "));
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
+    if args.json.as_deref() == Some(Path::new("-")) && args.markdown.as_deref() == Some(Path::new("-")) {
+        anyhow::bail!("--json and --markdown cannot both write to stdout; give one of them a file path");
+    }
+    siteboss::interrupt::install()?;
+    let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find this executable: {e}"))?;
+    let options = BenchmarkOptions {
+        plan: args.plan(),
+        quick: args.quick,
+        allocators: args.allocators(),
+        component: args.component.clone(),
+        runtime: args.runtime(),
+        native: if args.no_native { None } else { siteboss::measure::native::default_programs() },
+    };
+    let progress = Progress::new(benchmark::progress_steps(&options), !args.no_progress);
+    let json_file = args.json.clone().filter(|p| p != Path::new("-"));
+    let md_file = args.markdown.clone().filter(|p| p != Path::new("-"));
+    let mut write_error = None;
+    let mut sink = |r: &BenchmarkResult| {
+        // Files are rewritten after each phase so a crash loses nothing.
+        for (path, text) in [
+            (json_file.as_ref(), json_file.as_ref().map(|_| Json.render(r))),
+            (md_file.as_ref(), md_file.as_ref().map(|_| Markdown.render(r))),
+        ] {
+            if let (Some(path), Some(text)) = (path, text) {
+                if let Err(e) = write_atomically(path, &text) {
+                    write_error.get_or_insert(e);
+                }
+            }
+        }
+    };
+    let result = benchmark::run(&options, &exe, &progress, &mut sink);
+    progress.finish();
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let result = result?;
+    let stdout_text = if args.json.as_deref() == Some(Path::new("-")) {
+        Json.render(&result)
+    } else if args.markdown.as_deref() == Some(Path::new("-")) {
+        Markdown.render(&result)
+    } else {
+        Terminal.render(&result)
+    };
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = out.write_all(stdout_text.as_bytes()).and_then(|_| out.flush());
+    Ok(match (result.status, siteboss::interrupt::signal()) {
+        (Status::Partial, Some(sig)) => {
+            eprintln!("Interrupted: {}", result.status_reason.as_deref().unwrap_or(""));
+            ExitCode::from((128 + sig) as u8)
+        }
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Writes `text` to `path` through a temporary file and a rename, so a reader
+/// never sees a half-written file.
+fn write_atomically(path: &PathBuf, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", path.display()))
+}

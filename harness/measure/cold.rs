@@ -1,0 +1,112 @@
+//! Cold start: a fresh engine, compiling (or deserializing) the component,
+//! the first instantiation and the first run.
+
+use super::child::{self, ColdReply, Reply, Request, Task};
+use super::{Plan, Subject};
+use crate::component::ComponentSource;
+use crate::engine::{new_engine, Footprint, Load, Runtime, RuntimeOptions};
+use crate::model::{ColdStartResult, Unit};
+use crate::stats::summarize;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// One cold start in this process, timed part by part.
+///
+/// # Errors
+///
+/// Fails when the engine, the load or the instantiation fails. A trap in
+/// `run` is an error too: a cold start that does not finish is not measured.
+pub fn once(source: &ComponentSource, options: &RuntimeOptions, footprint: Footprint, artifact: Option<&Path>) -> anyhow::Result<ColdReply> {
+    let t0 = Instant::now();
+    let engine = new_engine(options, &footprint)?;
+    let t1 = Instant::now();
+    let bytes;
+    let load = match artifact {
+        Some(path) => {
+            bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+            Load::Artifact(&bytes)
+        }
+        None => Load::Compile,
+    };
+    let rt = Runtime::load(engine, load, source, options, footprint)?;
+    let t2 = Instant::now();
+    let mut live = rt.instantiate()?;
+    let t3 = Instant::now();
+    let run = if rt.has_run() {
+        rt.run(&mut live)?;
+        Some(t3.elapsed().as_nanos() as u64)
+    } else {
+        None
+    };
+    let total = t0.elapsed();
+    Ok(ColdReply {
+        engine: (t1 - t0).as_nanos() as u64,
+        load: (t2 - t1).as_nanos() as u64,
+        instantiate: (t3 - t2).as_nanos() as u64,
+        run,
+        total: total.as_nanos() as u64,
+    })
+}
+
+/// Cold start in `plan.cold_processes` fresh child processes (after one
+/// untimed), and repeated `plan.cold_repeats` times inside this process.
+///
+/// # Errors
+///
+/// Fails when a child fails or a cold start fails.
+pub fn cold_start(
+    exe: &Path,
+    subject: &Subject,
+    precompiled: bool,
+    plan: &Plan,
+    dir: &Path,
+    tick: &dyn Fn(),
+) -> anyhow::Result<ColdStartResult> {
+    let options = subject.options_with_capacity(u64::from(plan.latency_pool_capacity));
+    let artifact = precompiled.then(|| subject.artifact.clone());
+    let request = Request {
+        component: subject.source.path.clone(),
+        options: options.clone(),
+        footprint: subject.footprint,
+        reply: dir.join("cold.reply.json"),
+        task: Task::Cold { artifact: artifact.clone() },
+    };
+    let mut replies = Vec::with_capacity(plan.cold_processes);
+    let mut walls = Vec::with_capacity(plan.cold_processes);
+    let mut peaks = Vec::with_capacity(plan.cold_processes);
+    for i in 0..=plan.cold_processes {
+        let (reply, exit) = child::spawn(exe, &request, dir, Duration::from_secs(120))?;
+        let Reply::Cold(cold) = reply else {
+            anyhow::bail!("a cold-start child gave the wrong kind of reply");
+        };
+        // The first process warms the page cache for the binary and artifact.
+        if i > 0 {
+            replies.push(cold);
+            walls.push(exit.wall.as_nanos() as f64);
+            peaks.push(exit.peak_rss as f64);
+        }
+        tick();
+        if crate::interrupt::requested() {
+            anyhow::bail!("interrupted");
+        }
+    }
+    let mut repeated = Vec::with_capacity(plan.cold_repeats);
+    for _ in 0..plan.cold_repeats {
+        repeated.push(once(&subject.source, &options, subject.footprint, artifact.as_deref())?.total as f64);
+    }
+    let part = |f: fn(&ColdReply) -> u64| summarize(&replies.iter().map(|r| f(r) as f64).collect::<Vec<_>>(), Unit::Nanoseconds);
+    Ok(ColdStartResult {
+        in_process: part(|r| r.total),
+        engine: part(|r| r.engine),
+        load: part(|r| r.load),
+        instantiate: part(|r| r.instantiate),
+        run: replies
+            .iter()
+            .map(|r| r.run.map(|x| x as f64))
+            .collect::<Option<Vec<f64>>>()
+            .map(|v| summarize(&v, Unit::Nanoseconds)),
+        process: summarize(&walls, Unit::Nanoseconds),
+        process_peak_rss: summarize(&peaks, Unit::Bytes),
+        repeated_in_parent: summarize(&repeated, Unit::Nanoseconds),
+    })
+}

@@ -1,0 +1,183 @@
+//! Maximum concurrent live instances: keep creating instances until a limit
+//! is near, name the limit, then tear everything down.
+//!
+//! The phase runs in a child process and stops itself *before* the kernel,
+//! the allocator or the OOM killer would stop it: at map exhaustion even
+//! malloc fails, so the margins below leave room for the reply to be written.
+
+use super::child::{self, Reply, Request, Task};
+use super::{os, DensityLimits, Subject};
+use crate::engine::{InstanceError, Live, Runtime};
+use crate::model::{DensityResult, Limit};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Mappings kept free below `vm.max_map_count` for the allocator and the reply.
+const MAP_MARGIN: u64 = 2048;
+/// Address space kept free below `RLIMIT_AS`.
+const ADDRESS_MARGIN: u64 = 256 << 20;
+/// Instances between two readings of the limits, at most.
+const MAX_STRIDE: u64 = 1024;
+
+/// The child's reply: the result, or the reason there is none.
+pub type DensityReply = DensityResult;
+
+/// The child's side: fills until a limit, then tears down.
+pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
+    let started = Instant::now();
+    let available_start = os::available_bytes().unwrap_or(0);
+    let max_maps = super::super::fingerprint::read_proc_u64("/proc/sys/vm/max_map_count");
+    let as_limit = os::address_space_limit();
+    let rss_start = os::rss_bytes();
+    let maps_start = os::mapping_count();
+    let mut live: Vec<Live> = Vec::new();
+    let _ = live.try_reserve(usize::try_from(limits.max_instances.min(4 << 20)).unwrap_or(0));
+
+    let mut next_check = 0u64;
+    let mut last = Reading { n: 0, rss: rss_start, maps: maps_start, vsize: os::virtual_bytes() };
+    let (limit, detail) = loop {
+        let n = live.len() as u64;
+        if n >= limits.max_instances {
+            break (Limit::MaxInstances, format!("reached the --max-instances cap of {}", limits.max_instances));
+        }
+        if n >= next_check {
+            let now = Reading { n, rss: os::rss_bytes(), maps: os::mapping_count(), vsize: os::virtual_bytes() };
+            let available = os::available_bytes().unwrap_or(u64::MAX);
+            // Growth per instance since the last reading, to project the next stride.
+            let per = |a: u64, b: u64| if now.n > last.n { b.saturating_sub(a) as f64 / (now.n - last.n) as f64 } else { 0.0 };
+            let (rss_per, maps_per, vsize_per) = (per(last.rss, now.rss), per(last.maps, now.maps), per(last.vsize, now.vsize));
+            let mut stride = MAX_STRIDE;
+            let mut room = |left: u64, per: f64| {
+                if per > 0.0 {
+                    stride = stride.min(((left as f64 / per) / 2.0) as u64);
+                }
+            };
+            let checks: [(bool, Limit, String); 5] = [
+                (
+                    now.rss.saturating_add((2.0 * rss_per) as u64) >= limits.max_memory_bytes,
+                    Limit::MaxMemory,
+                    format!("resident memory {} MiB reached the --max-memory cap of {} MiB", now.rss >> 20, limits.max_memory_bytes >> 20),
+                ),
+                (
+                    available <= limits.min_available_bytes.saturating_add((2.0 * rss_per) as u64),
+                    Limit::MemoryHeadroom,
+                    format!(
+                        "available RAM fell to {} MiB, the safety margin of {} MiB",
+                        available >> 20,
+                        limits.min_available_bytes >> 20
+                    ),
+                ),
+                (
+                    max_maps.is_some_and(|m| now.maps + MAP_MARGIN >= m),
+                    Limit::MapCount,
+                    format!("{} memory mappings, within {MAP_MARGIN} of vm.max_map_count = {}", now.maps, max_maps.unwrap_or(0)),
+                ),
+                (
+                    as_limit.is_some_and(|a| now.vsize + ADDRESS_MARGIN >= a),
+                    Limit::AddressSpace,
+                    format!("{} MiB of address space, near RLIMIT_AS = {} MiB", now.vsize >> 20, as_limit.unwrap_or(0) >> 20),
+                ),
+                (
+                    started.elapsed().as_secs_f64() >= limits.time_limit_seconds,
+                    Limit::TimeLimit,
+                    format!("reached the {} s time limit", limits.time_limit_seconds),
+                ),
+            ];
+            if let Some((_, limit, detail)) = checks.into_iter().find(|c| c.0) {
+                break (limit, detail);
+            }
+            room(limits.max_memory_bytes.saturating_sub(now.rss), rss_per);
+            room(available.saturating_sub(limits.min_available_bytes), rss_per);
+            if let Some(m) = max_maps {
+                room(m.saturating_sub(now.maps + MAP_MARGIN), maps_per);
+            }
+            if let Some(a) = as_limit {
+                room(a.saturating_sub(now.vsize + ADDRESS_MARGIN), vsize_per);
+            }
+            next_check = n + stride.max(1);
+            last = now;
+        }
+        match rt.instantiate().and_then(|mut l| {
+            if rt.has_run() {
+                rt.run(&mut l)?;
+            }
+            Ok(l)
+        }) {
+            Ok(l) => live.push(l),
+            Err(InstanceError::PoolFull(msg)) => break (Limit::PoolCapacity, msg),
+            Err(e) => break (Limit::InstantiationError, e.to_string()),
+        }
+    };
+    let fill_seconds = started.elapsed().as_secs_f64();
+    let instances = live.len() as u64;
+    let rss = os::rss_bytes();
+    let maps = os::mapping_count();
+    let t = Instant::now();
+    drop(live);
+    let teardown_seconds = t.elapsed().as_secs_f64();
+    let bytes_per_instance = if instances > 0 { rss.saturating_sub(rss_start) as f64 / instances as f64 } else { 0.0 };
+    DensityResult {
+        instances,
+        limit,
+        lift: lift(limit, max_maps, rt),
+        detail,
+        rss_bytes: rss,
+        mappings: maps,
+        bytes_per_instance,
+        available_bytes: available_start,
+        machine_estimate: if bytes_per_instance > 0.0 { (available_start as f64 / bytes_per_instance) as u64 } else { 0 },
+        fill_seconds,
+        teardown_seconds,
+    }
+}
+
+struct Reading {
+    n: u64,
+    rss: u64,
+    maps: u64,
+    vsize: u64,
+}
+
+/// The exact setting that lifts `limit`, when a setting is what stopped it.
+fn lift(limit: Limit, max_maps: Option<u64>, rt: &Runtime) -> Option<String> {
+    match limit {
+        Limit::MapCount => Some(format!(
+            "sudo sysctl -w vm.max_map_count={} (now {}); or use the pooling allocator, which adds no mapping per instance",
+            max_maps.unwrap_or(65530).saturating_mul(16),
+            max_maps.unwrap_or(65530)
+        )),
+        Limit::AddressSpace => Some("ulimit -v unlimited (RLIMIT_AS)".into()),
+        Limit::PoolCapacity => Some(format!(
+            "a larger pool: --max-instances above {}",
+            rt.options().pool_capacity
+        )),
+        Limit::MaxInstances => Some("--max-instances N".into()),
+        Limit::MaxMemory => Some("--max-memory BYTES".into()),
+        Limit::TimeLimit => Some("--time-limit SECONDS".into()),
+        Limit::MemoryHeadroom => Some("--min-available BYTES (lowers the safety margin; the OOM killer is next)".into()),
+        Limit::InstantiationError | Limit::Interrupted => None,
+    }
+}
+
+/// Runs the concurrency phase in a child process.
+///
+/// # Errors
+///
+/// Fails when the child fails or is killed.
+pub fn density(exe: &Path, subject: &Subject, limits: &DensityLimits, dir: &Path) -> anyhow::Result<DensityResult> {
+    let request = Request {
+        component: subject.source.path.clone(),
+        // One slot more than the cap, so the cap and not the pool is what stops.
+        options: subject.options_with_capacity(limits.max_instances.saturating_add(1).min(u64::from(u32::MAX))),
+        footprint: subject.footprint,
+        reply: dir.join("density.reply.json"),
+        task: Task::Density { artifact: subject.artifact.clone(), limits: *limits },
+    };
+    // Filling is capped by the time limit; teardown and start-up get a minute more.
+    let timeout = Duration::from_secs_f64(limits.time_limit_seconds + 60.0);
+    let (reply, _) = child::spawn(exe, &request, dir, timeout)?;
+    match reply {
+        Reply::Density(d) => Ok(d),
+        _ => anyhow::bail!("a density child gave the wrong kind of reply"),
+    }
+}

@@ -1,0 +1,108 @@
+//! The native floor: spawn-and-wait of a trivial native process, measured in
+//! the same run as the WASM figures so their ratio is honest.
+
+use super::os::wait_child;
+use crate::model::{NativeResult, Unit};
+use crate::stats::summarize;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The programs: coreutils' `echo`, a small C binary that prints the same
+/// `Hello, world!` the component does, is timed; coreutils' `cat`, waiting on
+/// its stdin, is the live process whose resident memory is read.
+#[derive(Debug, Clone)]
+pub struct NativePrograms {
+    /// Spawned and waited for.
+    pub echo: PathBuf,
+    /// Kept alive while its memory is read.
+    pub cat: PathBuf,
+}
+
+/// The native programs, when this machine has them.
+pub fn default_programs() -> Option<NativePrograms> {
+    let find = |names: [&str; 2]| names.iter().map(PathBuf::from).find(|p| p.is_file());
+    Some(NativePrograms {
+        echo: find(["/bin/echo", "/usr/bin/echo"])?,
+        cat: find(["/bin/cat", "/usr/bin/cat"])?,
+    })
+}
+
+/// Spawns `echo Hello, world!` `samples` times (after 3 untimed), with stdout
+/// discarded, and summarises the wall time; then reads the resident memory of
+/// live `cat` processes.
+///
+/// A child's `ru_maxrss` cannot be used for the memory: a child spawned with
+/// vfork shares this process's memory until it execs, so the kernel reports
+/// this (much larger) process's peak as the child's.
+///
+/// # Errors
+///
+/// Fails when a program cannot be spawned or exits unsuccessfully.
+pub fn native(programs: &NativePrograms, samples: usize, tick: &dyn Fn()) -> anyhow::Result<NativeResult> {
+    let program = programs.echo.as_path();
+    let mut walls = Vec::with_capacity(samples);
+    for i in 0..samples + 3 {
+        let started = Instant::now();
+        let child = Command::new(program)
+            .arg("Hello, world!")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("{}: cannot spawn: {e}", program.display()))?;
+        let exit = wait_child(&child, started, Duration::from_secs(10))?;
+        if exit.code != Some(0) {
+            anyhow::bail!("{}: exited with {:?} (signal {:?})", program.display(), exit.code, exit.signal);
+        }
+        if i >= 3 {
+            walls.push(exit.wall.as_nanos() as f64);
+        }
+        if i % 8 == 0 {
+            tick();
+        }
+        if crate::interrupt::requested() {
+            anyhow::bail!("interrupted");
+        }
+    }
+    let mut rss = Vec::new();
+    for _ in 0..5 {
+        rss.push(live_rss(&programs.cat)? as f64);
+    }
+    Ok(NativeResult {
+        command: format!("{} 'Hello, world!'", program.display()),
+        spawn: summarize(&walls, Unit::Nanoseconds),
+        rss_command: format!("{} (waiting on stdin)", programs.cat.display()),
+        rss: summarize(&rss, Unit::Bytes),
+    })
+}
+
+/// Resident memory of a live `cat`, read once it has echoed a byte back (so
+/// it has finished starting and is blocked reading its stdin).
+fn live_rss(cat: &Path) -> anyhow::Result<u64> {
+    use std::io::{Read, Write};
+    let mut child = Command::new(cat)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("{}: cannot spawn: {e}", cat.display()))?;
+    let pid = child.id();
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut byte = [0u8; 1];
+    let echoed = stdin
+        .write_all(b"x")
+        .and_then(|_| stdin.flush())
+        .and_then(|_| stdout.read_exact(&mut byte));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    drop(stdin);
+    let _ = child.wait();
+    echoed.map_err(|e| anyhow::anyhow!("{}: did not echo its input: {e}", cat.display()))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/status: no VmRSS line"))
+}

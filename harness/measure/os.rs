@@ -1,0 +1,236 @@
+//! Readings of this process and this machine from `/proc`, and child-process
+//! accounting from `wait4`.
+
+use std::time::Duration;
+
+/// The host page size in bytes.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as u64 } else { 4096 }
+}
+
+/// Resident memory of this process, in bytes.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map(|pages| pages * page_size())
+        .unwrap_or(0)
+}
+
+/// The number of memory mappings of this process (lines of `/proc/self/maps`).
+pub fn mapping_count() -> u64 {
+    std::fs::read("/proc/self/maps")
+        .map(|b| bytecount_newlines(&b))
+        .unwrap_or(0)
+}
+
+fn bytecount_newlines(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+/// Virtual memory size of this process, in bytes.
+pub fn virtual_bytes() -> u64 {
+    status_kib("VmSize:").map(|k| k * 1024).unwrap_or(0)
+}
+
+fn status_kib(key: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes: what the kernel says can
+/// still be allocated without swapping.
+pub fn available_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line["MemAvailable:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// `MemTotal` from `/proc/meminfo`, in bytes.
+pub fn total_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line["MemTotal:".len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The soft `RLIMIT_AS` of this process, or `None` when unlimited.
+pub fn address_space_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid out-pointer.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        None
+    } else {
+        Some(lim.rlim_cur)
+    }
+}
+
+/// How a child process ended, and what it cost.
+#[derive(Debug, Clone)]
+pub struct ChildExit {
+    /// The exit code, or `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+    /// Spawn to reaped exit.
+    pub wall: Duration,
+    /// Peak resident memory, in bytes.
+    pub peak_rss: u64,
+}
+
+/// Waits for `child`, returning its status, wall time and peak RSS.
+///
+/// The wait blocks (no polling, so a millisecond child is timed to the
+/// microsecond). A watchdog thread kills the child with `SIGKILL` when
+/// `timeout` passes or the run is interrupted; the result then says so.
+///
+/// # Errors
+///
+/// Fails when the child cannot be waited for.
+pub fn wait_child(
+    child: &std::process::Child,
+    started: std::time::Instant,
+    timeout: Duration,
+) -> std::io::Result<ChildExit> {
+    let pid = child.id() as libc::pid_t;
+    let watch = watchdog::watch(pid, started + timeout);
+    // Wait for the exit without reaping, so the watchdog can never signal a
+    // reused pid: the pid stays ours until the wait4 below.
+    loop {
+        // SAFETY: all-zero is a valid siginfo_t; waitid fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid out-pointer; pid is our child.
+        let rc = unsafe {
+            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        if rc == 0 {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    let wall = started.elapsed();
+    drop(watch);
+    let mut status: libc::c_int = 0;
+    // SAFETY: all-zero is a valid rusage; wait4 fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid out-pointers; the child has exited and is not yet reaped.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if rc != pid {
+        return Err(std::io::Error::last_os_error());
+    }
+    let (code, signal) = if libc::WIFEXITED(status) {
+        (Some(libc::WEXITSTATUS(status)), None)
+    } else if libc::WIFSIGNALED(status) {
+        (None, Some(libc::WTERMSIG(status)))
+    } else {
+        (None, None)
+    };
+    Ok(ChildExit {
+        code,
+        signal,
+        wall,
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+    })
+}
+
+/// One thread that kills watched children past their deadline, or all of
+/// them when the run is interrupted.
+mod watchdog {
+    use std::sync::{Condvar, Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    struct Watched {
+        pid: libc::pid_t,
+        deadline: Instant,
+    }
+
+    struct Shared {
+        watched: Mutex<Vec<Watched>>,
+        changed: Condvar,
+    }
+
+    fn shared() -> &'static Shared {
+        static SHARED: OnceLock<&'static Shared> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            let s: &'static Shared = Box::leak(Box::new(Shared {
+                watched: Mutex::new(Vec::new()),
+                changed: Condvar::new(),
+            }));
+            std::thread::Builder::new()
+                .name("siteboss-watchdog".into())
+                .spawn(move || run(s))
+                .expect("spawning the child-process watchdog thread");
+            s
+        })
+    }
+
+    fn run(s: &'static Shared) {
+        let mut watched = s.watched.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let now = Instant::now();
+            let interrupted = crate::interrupt::requested();
+            for w in watched.iter_mut() {
+                if interrupted || w.deadline <= now {
+                    // SAFETY: the pid is an unreaped child of ours (see wait_child).
+                    unsafe { libc::kill(w.pid, libc::SIGKILL) };
+                    w.deadline = now + Duration::from_secs(3600);
+                }
+            }
+            let next = watched
+                .iter()
+                .map(|w| w.deadline.saturating_duration_since(now))
+                .min()
+                .unwrap_or(Duration::from_secs(3600))
+                .min(Duration::from_millis(50));
+            watched = s
+                .changed
+                .wait_timeout(watched, next)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Unwatches its pid when dropped.
+    pub struct Guard(libc::pid_t);
+
+    pub fn watch(pid: libc::pid_t, deadline: Instant) -> Guard {
+        let s = shared();
+        s.watched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Watched { pid, deadline });
+        s.changed.notify_one();
+        Guard(pid)
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            shared()
+                .watched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|w| w.pid != self.0);
+        }
+    }
+}

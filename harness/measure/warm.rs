@@ -1,0 +1,87 @@
+//! Warm start (instantiate through `InstancePre` with a fresh store) and a
+//! request's full lifecycle (instantiate, run, drop).
+
+use super::Plan;
+use crate::engine::{InstanceError, Runtime};
+use crate::model::{LifecycleResult, Summary, Unit};
+use crate::stats::summarize_rounds;
+use std::time::Instant;
+
+/// Times `Store::new` + WASI context + `InstancePre::instantiate`. Dropping
+/// the store is outside the timed region.
+///
+/// # Errors
+///
+/// Fails when an instantiation fails.
+pub fn warm_start(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<Summary, InstanceError> {
+    let mut rounds = Vec::with_capacity(plan.rounds);
+    for _ in 0..plan.rounds {
+        for _ in 0..plan.warmup {
+            drop(rt.instantiate()?);
+        }
+        let mut samples = Vec::with_capacity(plan.samples_per_round);
+        for _ in 0..plan.samples_per_round {
+            let t0 = Instant::now();
+            let live = rt.instantiate()?;
+            let elapsed = t0.elapsed();
+            drop(live);
+            samples.push(elapsed.as_nanos() as f64);
+        }
+        rounds.push(samples);
+        tick();
+        if crate::interrupt::requested() {
+            break;
+        }
+    }
+    Ok(summarize_rounds(&rounds, Unit::Nanoseconds))
+}
+
+/// Times instantiate + `wasi:cli/run` + drop as one, then, in a second loop,
+/// the run and the drop on their own.
+///
+/// # Errors
+///
+/// Fails when an instantiation fails or `run` traps.
+pub fn lifecycle(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<LifecycleResult, InstanceError> {
+    let mut totals = Vec::with_capacity(plan.rounds);
+    let mut runs = Vec::with_capacity(plan.rounds);
+    let mut drops = Vec::with_capacity(plan.rounds);
+    for _ in 0..plan.rounds {
+        for _ in 0..plan.warmup {
+            rt.lifecycle()?;
+        }
+        let mut total = Vec::with_capacity(plan.samples_per_round);
+        for _ in 0..plan.samples_per_round {
+            let t0 = Instant::now();
+            rt.lifecycle()?;
+            total.push(t0.elapsed().as_nanos() as f64);
+        }
+        // The parts, timed separately so their extra clock reads do not
+        // inflate the total above.
+        let parts = (plan.samples_per_round / 2).max(1);
+        let mut run = Vec::with_capacity(parts);
+        let mut dropped = Vec::with_capacity(parts);
+        for _ in 0..parts {
+            let mut live = rt.instantiate()?;
+            let t0 = Instant::now();
+            rt.run(&mut live)?;
+            let t1 = Instant::now();
+            drop(live);
+            let t2 = Instant::now();
+            run.push((t1 - t0).as_nanos() as f64);
+            dropped.push((t2 - t1).as_nanos() as f64);
+        }
+        totals.push(total);
+        runs.push(run);
+        drops.push(dropped);
+        tick();
+        if crate::interrupt::requested() {
+            break;
+        }
+    }
+    Ok(LifecycleResult {
+        total: summarize_rounds(&totals, Unit::Nanoseconds),
+        run: summarize_rounds(&runs, Unit::Nanoseconds),
+        drop: summarize_rounds(&drops, Unit::Nanoseconds),
+    })
+}

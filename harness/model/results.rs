@@ -1,0 +1,291 @@
+//! The result file `siteboss benchmark --json` writes, schema version 1.
+//!
+//! The schema is documented field by field in README.md ("JSON schema").
+//! Every time is in nanoseconds, every size in bytes and every rate per second,
+//! as each `Summary` also says in its `unit`.
+
+use super::{Allocator, Fingerprint, Summary};
+use serde::{Deserialize, Serialize};
+
+/// The `schema` field every result file carries.
+pub const SCHEMA_NAME: &str = "siteboss-benchmark";
+/// The version of the result-file schema this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One run of `siteboss benchmark`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkResult {
+    /// Always `siteboss-benchmark`.
+    pub schema: String,
+    /// Always [`SCHEMA_VERSION`] for files this build writes.
+    pub schema_version: u32,
+    /// `complete`, or `partial` when the run was interrupted or a phase failed.
+    pub status: Status,
+    /// Why the run is partial, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// When the run started, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// The machine and toolchain.
+    pub runner: Fingerprint,
+    /// The runner id baselines are filed under.
+    pub runner_id: String,
+    /// The component every figure was measured on.
+    pub component: ComponentInfo,
+    /// The sample counts and limits the run used.
+    pub settings: Settings,
+    /// The native-process floor measured in the same run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<NativeResult>,
+    /// One entry per allocator measured, production profile first.
+    pub configurations: Vec<ConfigurationResult>,
+}
+
+/// Whether a result file holds everything the run set out to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Every phase finished.
+    Complete,
+    /// Some phases are missing; `status_reason` says why.
+    Partial,
+}
+
+/// The component measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    /// `embedded hello` or the file name given with `--component`.
+    pub name: String,
+    /// The path given with `--component`, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Size of the `.wasm` in bytes.
+    pub bytes: u64,
+    /// A 64-bit FNV-1a hash of the bytes, in hex, to tell components apart.
+    pub fnv1a64: String,
+    /// Whether it exports `wasi:cli/run`, so the run and lifecycle phases apply.
+    pub has_run: bool,
+    /// The size of its precompiled artifact for the production profile.
+    pub artifact_bytes: u64,
+}
+
+/// The knobs that decide how long a run takes and where it stops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Whether `--quick` was given.
+    pub quick: bool,
+    /// Independent rounds per in-process phase.
+    pub rounds: usize,
+    /// Timed samples per round for warm start and lifecycle.
+    pub samples_per_round: usize,
+    /// Fresh child processes per cold-start variant.
+    pub cold_processes: usize,
+    /// Fresh child processes of the memory phase.
+    pub memory_rounds: usize,
+    /// Live-instance counts at which resident memory is read.
+    pub memory_points: Vec<usize>,
+    /// Seconds each throughput round runs for.
+    pub throughput_seconds: f64,
+    /// Thread counts throughput is measured with.
+    pub threads: Vec<usize>,
+    /// The `--max-instances` cap of the concurrency phase.
+    pub max_instances: u64,
+    /// The resident-memory cap of the concurrency phase, in bytes.
+    pub max_memory_bytes: u64,
+    /// The concurrency phase stops when available RAM falls below this.
+    pub min_available_bytes: u64,
+    /// The concurrency phase's time cap, in seconds.
+    pub time_limit_seconds: f64,
+}
+
+/// Spawn-and-wait of a trivial native process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NativeResult {
+    /// The command spawned.
+    pub command: String,
+    /// Wall time from spawn to reaped exit.
+    pub spawn: Summary,
+    /// The live process whose memory is read.
+    pub rss_command: String,
+    /// Resident memory of that live native process.
+    pub rss: Summary,
+}
+
+/// Every phase measured with one allocator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigurationResult {
+    /// Which allocator.
+    pub allocator: Allocator,
+    /// The Wasmtime settings, as `name = value` lines, so a reader can rebuild it.
+    pub config: Vec<String>,
+    /// Phases that could not be measured, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+    /// Cold start from the `.wasm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<ColdStartResult>,
+    /// Cold start from a precompiled artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start_precompiled: Option<ColdStartResult>,
+    /// Instantiation through `InstancePre` with a fresh store and WASI context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<Summary>,
+    /// Instantiate, call `wasi:cli/run`, drop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleResult>,
+    /// Resident memory with N live instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryResult>,
+    /// The most live instances before a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<DensityResult>,
+    /// Instantiations and lifecycles per second, per thread count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throughput: Vec<ThroughputResult>,
+}
+
+/// A phase that was not measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The phase, such as `lifecycle`.
+    pub phase: String,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+/// Cold start, measured in fresh child processes and in-process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColdStartResult {
+    /// Inside a fresh process: engine creation through the first run's return.
+    pub in_process: Summary,
+    /// Engine creation alone.
+    pub engine: Summary,
+    /// Compiling the `.wasm`, or deserializing the artifact.
+    pub load: Summary,
+    /// The first instantiation.
+    pub instantiate: Summary,
+    /// The first call of `wasi:cli/run` (absent for components without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<Summary>,
+    /// Spawn to reaped exit of the whole child process, as a host would see it.
+    pub process: Summary,
+    /// Peak resident memory of the child process.
+    pub process_peak_rss: Summary,
+    /// The same cold start repeated inside one long-lived process (warm
+    /// caches, code already paged in): what re-creating an engine costs a host.
+    pub repeated_in_parent: Summary,
+}
+
+/// A request's full lifecycle and its parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleResult {
+    /// Instantiate + run + drop, timed as one.
+    pub total: Summary,
+    /// The `wasi:cli/run` call alone.
+    pub run: Summary,
+    /// Dropping the store, which resets or releases the instance's memory.
+    pub drop: Summary,
+}
+
+/// Resident memory with N live instances that have run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryResult {
+    /// Resident memory of the measuring process with the engine and component
+    /// loaded and no instance alive (the runtime's one-time cost).
+    pub runtime_rss: Summary,
+    /// One row per N.
+    pub points: Vec<MemoryPoint>,
+    /// The least-squares slope of resident memory over N: the memory each
+    /// additional live instance costs. One value per round.
+    pub per_instance: Summary,
+}
+
+/// Resident memory at one N.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryPoint {
+    /// Live instances.
+    pub instances: usize,
+    /// Resident memory of the whole process with them alive.
+    pub rss: Summary,
+}
+
+/// How far the concurrency phase got and what stopped it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DensityResult {
+    /// Live instances when it stopped.
+    pub instances: u64,
+    /// The limit that stopped it.
+    pub limit: Limit,
+    /// The limit in one sentence, with the numbers that tripped it.
+    pub detail: String,
+    /// What lifts the limit, when the kernel or a setting is what stopped it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lift: Option<String>,
+    /// Resident memory of the process at the stop.
+    pub rss_bytes: u64,
+    /// Memory mappings of the process at the stop.
+    pub mappings: u64,
+    /// Resident memory added per live instance over the whole phase.
+    pub bytes_per_instance: f64,
+    /// Available RAM when the phase started.
+    pub available_bytes: u64,
+    /// The page's estimate: available RAM / memory per instance.
+    pub machine_estimate: u64,
+    /// Seconds spent creating instances.
+    pub fill_seconds: f64,
+    /// Seconds spent dropping every instance afterwards.
+    pub teardown_seconds: f64,
+}
+
+/// The limit that ended the concurrency phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    /// The `--max-instances` cap.
+    MaxInstances,
+    /// The `--max-memory` resident-memory cap.
+    MaxMemory,
+    /// Available RAM fell to the safety margin.
+    MemoryHeadroom,
+    /// The process's mappings neared `vm.max_map_count`.
+    MapCount,
+    /// Virtual address space neared `RLIMIT_AS`.
+    AddressSpace,
+    /// Every slot of the pooling allocator is in use.
+    PoolCapacity,
+    /// The phase's time cap.
+    TimeLimit,
+    /// Instantiation failed for another reason.
+    InstantiationError,
+    /// The run was interrupted.
+    Interrupted,
+}
+
+impl Limit {
+    /// A short name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::MaxInstances => "--max-instances cap",
+            Limit::MaxMemory => "--max-memory cap",
+            Limit::MemoryHeadroom => "memory headroom",
+            Limit::MapCount => "vm.max_map_count",
+            Limit::AddressSpace => "address space (RLIMIT_AS)",
+            Limit::PoolCapacity => "pool capacity",
+            Limit::TimeLimit => "time limit",
+            Limit::InstantiationError => "instantiation error",
+            Limit::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Throughput with one thread count.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputResult {
+    /// Threads instantiating at once.
+    pub threads: usize,
+    /// Instantiate-and-drop cycles (no run) per second, all threads together.
+    pub instantiations: Summary,
+    /// Full lifecycles (instantiate, run, drop) per second, all threads together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycles: Option<Summary>,
+}

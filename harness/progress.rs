@@ -1,0 +1,52 @@
+//! Progress on stderr while a long run works; hidden when stderr is not a
+//! terminal, so piped output stays clean.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+/// A progress bar, or nothing.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A bar of `total` steps on stderr when it is a terminal and `enabled`.
+    pub fn new(total: u64, enabled: bool) -> Self {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+            );
+            bar
+        });
+        Progress { bar }
+    }
+
+    /// A progress that shows nothing.
+    pub fn hidden() -> Self {
+        Progress { bar: None }
+    }
+
+    /// Names the phase now running.
+    pub fn phase(&self, name: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(name.to_owned());
+        }
+    }
+
+    /// Advances one step.
+    pub fn tick(&self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The report's content: which sections and tables a result becomes.
+
+use super::cited::{self, Cited, HEADLINE, SOURCES, TOTAL_MEMORY};
+use super::format::{bytes, count, median, ratio, spread, time};
+use crate::model::{Allocator, BenchmarkResult, ConfigurationResult, Status, Summary};
+
+/// A rendered-agnostic report.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The report's title line.
+    pub title: String,
+    /// Its sections, in order.
+    pub sections: Vec<Section>,
+}
+
+/// A titled section: tables, then lines of text.
+#[derive(Debug, Clone, Default)]
+pub struct Section {
+    /// The heading.
+    pub title: String,
+    /// Tables, in order.
+    pub tables: Vec<Table>,
+    /// Lines of text after the tables.
+    pub lines: Vec<String>,
+}
+
+/// A table: a header row and rows of cells.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// Column headings.
+    pub header: Vec<String>,
+    /// Rows, each as long as the header.
+    pub rows: Vec<Vec<String>>,
+}
+
+fn cite(c: Cited) -> String {
+    format!("{} [{}]", c.text, c.source)
+}
+
+fn or_dash(s: Option<String>) -> String {
+    s.unwrap_or_else(|| "—".into())
+}
+
+fn config(r: &BenchmarkResult, a: Allocator) -> Option<&ConfigurationResult> {
+    r.configurations.iter().find(|c| c.allocator == a)
+}
+
+/// The measured WASM columns present in the result, production profile first.
+fn wasm_columns(r: &BenchmarkResult) -> Vec<&ConfigurationResult> {
+    Allocator::ALL.iter().filter_map(|&a| config(r, a)).collect()
+}
+
+fn column_name(c: &ConfigurationResult) -> String {
+    format!("WASM {} (measured)", c.allocator)
+}
+
+fn all_cores(c: &ConfigurationResult) -> Option<&crate::model::ThroughputResult> {
+    c.throughput.iter().max_by_key(|t| t.threads)
+}
+
+/// Builds the report for `r`.
+pub fn document(r: &BenchmarkResult) -> Document {
+    let status = match r.status {
+        Status::Complete => String::new(),
+        Status::Partial => format!(
+            " — PARTIAL: {}",
+            r.status_reason.as_deref().unwrap_or("some phases did not finish")
+        ),
+    };
+    let title = format!(
+        "siteboss benchmark: {} ({} bytes) on {}{status}",
+        r.component.name, count(r.component.bytes), r.runner_id
+    );
+    let mut sections = vec![headline(r), total_memory(r), cold_warm(r), concurrency(r), throughput(r)];
+    if let Some(n) = native_section(r) {
+        sections.push(n);
+    }
+    sections.push(runner(r));
+    sections.push(configuration(r));
+    let skipped: Vec<String> = r
+        .configurations
+        .iter()
+        .flat_map(|c| c.skipped.iter().map(move |s| format!("{} / {}: {}", c.allocator, s.phase, s.reason)))
+        .collect();
+    if !skipped.is_empty() {
+        sections.push(Section { title: "Not measured".into(), lines: skipped, ..Default::default() });
+    }
+    sections.push(Section {
+        title: "Sources of cited figures".into(),
+        lines: SOURCES.iter().enumerate().map(|(i, s)| format!("[{}] {s}", i + 1)).collect(),
+        ..Default::default()
+    });
+    Document { title, sections }
+}
+
+fn headline(r: &BenchmarkResult) -> Section {
+    let cols = wasm_columns(r);
+    let mut header = vec!["Metric".to_owned()];
+    header.extend(cols.iter().map(|c| column_name(c)));
+    header.extend(
+        ["Native process (measured)", "Page's WASM (cited)", "Docker (cited)", "Firecracker (cited)", "smolvm (cited)"]
+            .map(String::from),
+    );
+    let native = r.native.as_ref();
+    let mut rows = Vec::new();
+    let mut row = |name: &str, wasm: &dyn Fn(&ConfigurationResult) -> Option<String>, native: String, i: usize| {
+        let mut cells = vec![name.to_owned()];
+        cells.extend(cols.iter().map(|c| or_dash(wasm(c))));
+        cells.push(native);
+        let h = &HEADLINE[i];
+        cells.extend([cite(h.page_wasm), cite(h.docker), cite(h.firecracker), cite(h.smolvm)]);
+        rows.push(cells);
+    };
+    row(
+        "Startup (warm start; native: spawn+exit)",
+        &|c| c.warm_start.as_ref().map(median),
+        or_dash(native.map(|n| median(&n.spawn))),
+        0,
+    );
+    row(
+        "Memory per instance (native: live process RSS)",
+        &|c| c.memory.as_ref().map(|m| median(&m.per_instance)),
+        or_dash(native.map(|n| median(&n.rss))),
+        1,
+    );
+    row(
+        "Max concurrent (here: reached on this host)",
+        &|c| c.density.as_ref().map(|d| format!("{} ({})", count(d.instances), d.limit.name())),
+        "—".into(),
+        2,
+    );
+    row(
+        "Throughput (lifecycles/s, all cores)",
+        &|c| all_cores(c).and_then(|t| t.lifecycles.as_ref().or(Some(&t.instantiations))).map(median),
+        "—".into(),
+        3,
+    );
+    row("Isolation model", &|_| Some("language sandbox (WASI)".into()), "OS process".into(), 4);
+    let mut lines = vec![
+        "Measured columns are medians from this run; cited columns are the page's figures with their sources below, not measured here.".to_owned(),
+    ];
+    if let (Some(p), Some(n)) = (config(r, Allocator::Pooling), native) {
+        if let Some(w) = &p.warm_start {
+            lines.push(format!(
+                "Warm start vs native process spawn, same run: {} faster ({} vs {}).",
+                ratio(n.spawn.median / w.median),
+                median(w),
+                median(&n.spawn)
+            ));
+        }
+    }
+    for c in &cols {
+        if let Some(d) = &c.density {
+            lines.push(format!(
+                "{}: machine estimate (available RAM {} / {} per instance) = {} instances.",
+                c.allocator,
+                bytes(d.available_bytes as f64),
+                bytes(d.bytes_per_instance),
+                count(d.machine_estimate)
+            ));
+        }
+    }
+    Section { title: "Headline".into(), tables: vec![Table { header, rows }], lines }
+}
+
+fn total_memory(r: &BenchmarkResult) -> Section {
+    let cols = wasm_columns(r);
+    let mut header = vec!["Instances".to_owned()];
+    header.extend(cols.iter().map(|c| format!("WASM {} total RSS", c.allocator)));
+    header.extend(["Page's WASM (cited)", "Docker (cited)"].map(String::from));
+    let mut ns: Vec<usize> = cols
+        .iter()
+        .filter_map(|c| c.memory.as_ref())
+        .flat_map(|m| m.points.iter().map(|p| p.instances))
+        .collect();
+    ns.sort_unstable();
+    ns.dedup();
+    let rows = ns
+        .iter()
+        .map(|&n| {
+            let mut cells = vec![count(n as u64)];
+            cells.extend(cols.iter().map(|c| {
+                or_dash(
+                    c.memory
+                        .as_ref()
+                        .and_then(|m| m.points.iter().find(|p| p.instances == n))
+                        .map(|p| median(&p.rss)),
+                )
+            }));
+            let cited_row = TOTAL_MEMORY.iter().find(|t| t.0 == n);
+            cells.push(or_dash(cited_row.map(|t| cite(t.1))));
+            cells.push(or_dash(cited_row.map(|t| cite(t.2))));
+            cells
+        })
+        .collect();
+    let mut lines = Vec::new();
+    for c in &cols {
+        if let Some(m) = &c.memory {
+            lines.push(format!(
+                "{}: runtime alone (engine + component, no instance) {}; each further live instance {} (least-squares slope over N, per round: {}).",
+                c.allocator,
+                median(&m.runtime_rss),
+                median(&m.per_instance),
+                m.per_instance.rounds.iter().map(|v| bytes(*v)).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    lines.push("Each total is the resident memory of a fresh process holding N live instances that have each run once; the median over fresh processes.".into());
+    Section { title: "Total memory for N instances".into(), tables: vec![Table { header, rows }], lines }
+}
+
+fn cold_warm(r: &BenchmarkResult) -> Section {
+    let cols = wasm_columns(r);
+    let mut header = vec!["Phase".to_owned()];
+    header.extend(cols.iter().map(|c| c.allocator.to_string()));
+    header.push("Page (cited)".into());
+    let mut rows = Vec::new();
+    let mut row = |name: &str, f: &dyn Fn(&ConfigurationResult) -> Option<&Summary>, cited: String| {
+        let mut cells = vec![name.to_owned()];
+        cells.extend(cols.iter().map(|c| or_dash(f(c).map(spread))));
+        cells.push(cited);
+        rows.push(cells);
+    };
+    row(
+        "Cold start from .wasm: engine + compile + instantiate + run (fresh process)",
+        &|c| c.cold_start.as_ref().map(|s| &s.in_process),
+        cite(cited::PAGE_COLD_START),
+    );
+    row("  engine", &|c| c.cold_start.as_ref().map(|s| &s.engine), "—".into());
+    row("  compile + link", &|c| c.cold_start.as_ref().map(|s| &s.load), "—".into());
+    row("  first instantiate", &|c| c.cold_start.as_ref().map(|s| &s.instantiate), "—".into());
+    row("  first run", &|c| c.cold_start.as_ref().and_then(|s| s.run.as_ref()), "—".into());
+    row(
+        "  whole process, spawn to exit",
+        &|c| c.cold_start.as_ref().map(|s| &s.process),
+        cite(cited::DOCKER_COLD_START) + " Docker",
+    );
+    row("  repeated in one process", &|c| c.cold_start.as_ref().map(|s| &s.repeated_in_parent), "—".into());
+    row(
+        "Cold start from precompiled artifact (fresh process)",
+        &|c| c.cold_start_precompiled.as_ref().map(|s| &s.in_process),
+        "—".into(),
+    );
+    row("  deserialize + link", &|c| c.cold_start_precompiled.as_ref().map(|s| &s.load), "—".into());
+    row(
+        "  whole process, spawn to exit",
+        &|c| c.cold_start_precompiled.as_ref().map(|s| &s.process),
+        "—".into(),
+    );
+    row(
+        "  repeated in one process",
+        &|c| c.cold_start_precompiled.as_ref().map(|s| &s.repeated_in_parent),
+        "—".into(),
+    );
+    row("Warm start: instantiate (InstancePre, fresh Store + WASI)", &|c| c.warm_start.as_ref(), cite(cited::PAGE_WARM_START));
+    row("Request lifecycle: instantiate + run + drop", &|c| c.lifecycle.as_ref().map(|l| &l.total), "—".into());
+    row("  run alone", &|c| c.lifecycle.as_ref().map(|l| &l.run), "—".into());
+    row("  drop alone", &|c| c.lifecycle.as_ref().map(|l| &l.drop), "—".into());
+    let mut lines = vec![
+        "Cells: median [p25–p75] n=samples. Cold starts run in fresh child processes of this binary and are timed inside them; \"whole process\" adds process creation, as a host spawning a runtime would see it.".to_owned(),
+    ];
+    for c in &cols {
+        if let Some(l) = &c.lifecycle {
+            lines.push(format!("{}: lifecycle p99 {}.", c.allocator, time(l.total.p99)));
+        }
+        for (name, s) in [("warm start", c.warm_start.as_ref()), ("lifecycle", c.lifecycle.as_ref().map(|l| &l.total))] {
+            if let Some(s) = s {
+                if s.outliers > 0 {
+                    lines.push(format!(
+                        "{}: {} of {} {name} samples are outliers (modified z-score > 3.5); kept in every figure.",
+                        c.allocator, s.outliers, s.n
+                    ));
+                }
+            }
+        }
+    }
+    Section { title: "Cold start vs warm start".into(), tables: vec![Table { header, rows }], lines }
+}
+
+fn concurrency(r: &BenchmarkResult) -> Section {
+    let cols = wasm_columns(r);
+    let mut header = vec!["".to_owned()];
+    header.extend(cols.iter().map(|c| c.allocator.to_string()));
+    let mut rows = Vec::new();
+    let mut row = |name: &str, f: &dyn Fn(&crate::model::DensityResult) -> String| {
+        let mut cells = vec![name.to_owned()];
+        cells.extend(cols.iter().map(|c| or_dash(c.density.as_ref().map(f))));
+        rows.push(cells);
+    };
+    row("Live instances reached", &|d| count(d.instances));
+    row("Stopped by", &|d| d.limit.name().to_owned());
+    row("Resident memory at the stop", &|d| bytes(d.rss_bytes as f64));
+    row("Memory mappings at the stop", &|d| count(d.mappings));
+    row("Memory per instance over the phase", &|d| bytes(d.bytes_per_instance));
+    row("Available RAM at the start", &|d| bytes(d.available_bytes as f64));
+    row("Machine estimate (available / per instance)", &|d| count(d.machine_estimate));
+    row("Time to create them", &|d| format!("{:.2} s", d.fill_seconds));
+    row("Time to tear them all down", &|d| format!("{:.2} s", d.teardown_seconds));
+    let mut lines = Vec::new();
+    for c in &cols {
+        if let Some(d) = &c.density {
+            lines.push(format!("{}: {}.", c.allocator, d.detail));
+            if let Some(l) = &d.lift {
+                lines.push(format!("{}: to lift it: {l}", c.allocator));
+            }
+        }
+    }
+    lines.push(format!("The page (cited): {}.", cite(cited::PAGE_CONCURRENT)));
+    Section { title: "Concurrent capacity".into(), tables: vec![Table { header, rows }], lines }
+}
+
+fn throughput(r: &BenchmarkResult) -> Section {
+    let mut header = vec!["Allocator".to_owned(), "Threads".into(), "Instantiations/s".into(), "Lifecycles/s".into()];
+    header.push("vs 1 thread".into());
+    let mut rows = Vec::new();
+    for c in wasm_columns(r) {
+        let one = c.throughput.iter().find(|t| t.threads == 1);
+        for t in &c.throughput {
+            let scale = match (one, t.threads) {
+                (Some(o), n) if n > 1 => {
+                    let pick = |x: &crate::model::ThroughputResult| x.lifecycles.as_ref().unwrap_or(&x.instantiations).median;
+                    ratio(pick(t) / pick(o))
+                }
+                _ => "—".into(),
+            };
+            rows.push(vec![
+                c.allocator.to_string(),
+                t.threads.to_string(),
+                spread(&t.instantiations),
+                or_dash(t.lifecycles.as_ref().map(spread)),
+                scale,
+            ]);
+        }
+    }
+    Section {
+        title: "Throughput".into(),
+        tables: vec![Table { header, rows }],
+        lines: vec![format!(
+            "Each cell: median over rounds of completed operations per second, all threads together; n=rounds. The page (cited): {}.",
+            cite(HEADLINE[3].page_wasm)
+        )],
+    }
+}
+
+fn native_section(r: &BenchmarkResult) -> Option<Section> {
+    let n = r.native.as_ref()?;
+    Some(Section {
+        title: "Native process (same run)".into(),
+        tables: vec![Table {
+            header: vec!["Measured".into(), "Command".into(), "Median [p25–p75] n".into()],
+            rows: vec![
+                vec!["Spawn + exit".into(), n.command.clone(), spread(&n.spawn)],
+                vec!["Resident memory, live".into(), n.rss_command.clone(), spread(&n.rss)],
+            ],
+        }],
+        lines: vec!["The floor under any container: spawning a tiny native program and waiting for it to exit, and the memory one such process holds while alive.".into()],
+    })
+}
+
+fn runner(r: &BenchmarkResult) -> Section {
+    let f = &r.runner;
+    Section {
+        title: "Runner".into(),
+        lines: vec![
+            format!("runner id: {}", r.runner_id),
+            format!("cpu: {} ({} cores available)", f.cpu_model, f.cores),
+            format!("memory: {}", bytes(f.memory_bytes as f64)),
+            format!("os: {} ({} {}), kernel {}", f.os_version, f.os, f.arch, f.kernel),
+            format!(
+                "vm.max_map_count: {}, vm.overcommit_memory: {}",
+                f.max_map_count.map(|v| v.to_string()).unwrap_or("unknown".into()),
+                f.overcommit_memory.map(|v| v.to_string()).unwrap_or("unknown".into())
+            ),
+            format!(
+                "wasmtime {}, {}, siteboss {}{}",
+                f.wasmtime_version,
+                f.rustc_version,
+                f.siteboss_version,
+                if f.optimized { "" } else { " (UNOPTIMIZED debug build: figures are not representative)" }
+            ),
+        ],
+        ..Default::default()
+    }
+}
+
+fn configuration(r: &BenchmarkResult) -> Section {
+    let mut lines = vec![format!(
+        "component: {}{}, {} bytes (the page measured a {} component [1]), fnv1a64 {}, precompiled artifact {} bytes, exports wasi:cli/run: {}",
+        r.component.name,
+        r.component.path.as_ref().map(|p| format!(" ({p})")).unwrap_or_default(),
+        count(r.component.bytes),
+        cited::PAGE_COMPONENT_BYTES.text,
+        r.component.fnv1a64,
+        count(r.component.artifact_bytes),
+        r.component.has_run
+    )];
+    let s = &r.settings;
+    lines.push(format!(
+        "settings: quick={}, rounds={}, samples/round={}, cold processes={}, memory points={:?} x{} processes, throughput {} s x rounds with threads {:?}, max instances={}, min available={}, time limit={} s",
+        s.quick,
+        s.rounds,
+        s.samples_per_round,
+        s.cold_processes,
+        s.memory_points,
+        s.memory_rounds,
+        s.throughput_seconds,
+        s.threads,
+        count(s.max_instances),
+        bytes(s.min_available_bytes as f64),
+        s.time_limit_seconds
+    ));
+    for c in wasm_columns(r) {
+        lines.push(format!("[{}]", c.allocator));
+        lines.extend(c.config.iter().map(|l| format!("  {l}")));
+    }
+    Section { title: "Configuration".into(), lines, ..Default::default() }
+}

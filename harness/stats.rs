@@ -1,0 +1,203 @@
+//! Statistics over samples: summaries, slopes and bootstrap intervals.
+//!
+//! Pure functions of their inputs. The bootstrap uses a fixed-seed generator,
+//! so the same samples always give the same interval.
+
+use crate::model::{Summary, Unit};
+
+/// The value at quantile `q` (0..=1) of sorted `xs`, interpolating linearly.
+///
+/// Returns NaN for an empty slice.
+pub fn quantile_sorted(xs: &[f64], q: f64) -> f64 {
+    match xs.len() {
+        0 => f64::NAN,
+        1 => xs[0],
+        n => {
+            let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let hi = pos.ceil() as usize;
+            xs[lo] + (xs[hi] - xs[lo]) * (pos - lo as f64)
+        }
+    }
+}
+
+/// The median of `xs` (any order). NaN for an empty slice.
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    quantile_sorted(&v, 0.5)
+}
+
+/// Summarises samples that were not taken in rounds.
+pub fn summarize(samples: &[f64], unit: Unit) -> Summary {
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let med = quantile_sorted(&v, 0.5);
+    let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let mad = quantile_sorted(&dev, 0.5);
+    // Modified z-score (Iglewicz and Hoaglin): 0.6745 * |x - median| / MAD.
+    let outliers = if mad > 0.0 {
+        v.iter()
+            .filter(|x| 0.6745 * (*x - med).abs() / mad > 3.5)
+            .count()
+    } else {
+        0
+    };
+    Summary {
+        unit,
+        n,
+        median: med,
+        p25: quantile_sorted(&v, 0.25),
+        p75: quantile_sorted(&v, 0.75),
+        p99: quantile_sorted(&v, 0.99),
+        min: v.first().copied().unwrap_or(f64::NAN),
+        max: v.last().copied().unwrap_or(f64::NAN),
+        mean: if n == 0 {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / n as f64
+        },
+        mad,
+        outliers,
+        rounds: Vec::new(),
+    }
+}
+
+/// Summarises samples taken in independent rounds.
+///
+/// The percentiles describe every sample pooled; `rounds` keeps each round's
+/// median for judging.
+pub fn summarize_rounds(rounds: &[Vec<f64>], unit: Unit) -> Summary {
+    let all: Vec<f64> = rounds.iter().flatten().copied().collect();
+    let mut s = summarize(&all, unit);
+    s.rounds = rounds.iter().map(|r| median(r)).collect();
+    s
+}
+
+/// Summarises one value per round (such as a rate or a slope).
+pub fn summarize_per_round(values: &[f64], unit: Unit) -> Summary {
+    let mut s = summarize(values, unit);
+    s.rounds = values.to_vec();
+    s
+}
+
+/// The least-squares slope of `y` over `x`. NaN with fewer than two distinct x.
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return f64::NAN;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    if sxx == 0.0 { f64::NAN } else { sxy / sxx }
+}
+
+/// A small deterministic generator (SplitMix64) for resampling.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The percentile-bootstrap interval of the median of `xs` at `confidence`.
+///
+/// With one value the interval is that value; with none it is (NaN, NaN).
+pub fn bootstrap_median_ci(xs: &[f64], confidence: f64) -> (f64, f64) {
+    match xs.len() {
+        0 => return (f64::NAN, f64::NAN),
+        1 => return (xs[0], xs[0]),
+        _ => {}
+    }
+    const RESAMPLES: usize = 4000;
+    let mut rng = SplitMix64(0x5173_B055);
+    let mut medians = Vec::with_capacity(RESAMPLES);
+    let mut resample = vec![0.0; xs.len()];
+    for _ in 0..RESAMPLES {
+        for slot in resample.iter_mut() {
+            *slot = xs[(rng.next() % xs.len() as u64) as usize];
+        }
+        medians.push(median(&resample));
+    }
+    medians.sort_by(f64::total_cmp);
+    let tail = (1.0 - confidence) / 2.0;
+    (
+        quantile_sorted(&medians, tail),
+        quantile_sorted(&medians, 1.0 - tail),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_quantiles_of_known_samples() {
+        let s = summarize(&[5.0, 1.0, 3.0, 2.0, 4.0], Unit::Nanoseconds);
+        assert_eq!(s.n, 5);
+        assert_eq!(s.median, 3.0);
+        assert_eq!(s.p25, 2.0);
+        assert_eq!(s.p75, 4.0);
+        assert_eq!(s.min, 1.0);
+        assert_eq!(s.max, 5.0);
+        assert_eq!(s.mean, 3.0);
+        assert_eq!(s.mad, 1.0);
+        assert_eq!(median(&[1.0, 2.0, 3.0, 4.0]), 2.5);
+    }
+
+    #[test]
+    fn one_far_sample_is_counted_as_an_outlier_but_kept() {
+        let mut xs = vec![10.0; 50];
+        xs.extend([11.0, 9.0, 10.5, 9.5, 1000.0]);
+        let s = summarize(&xs, Unit::Nanoseconds);
+        assert_eq!(s.outliers, 1);
+        assert_eq!(s.max, 1000.0);
+        assert_eq!(s.n, 55);
+    }
+
+    #[test]
+    fn empty_samples_summarise_to_nan_not_a_panic() {
+        let s = summarize(&[], Unit::Bytes);
+        assert_eq!(s.n, 0);
+        assert!(s.median.is_nan());
+    }
+
+    #[test]
+    fn rounds_keep_each_rounds_median() {
+        let s = summarize_rounds(&[vec![1.0, 2.0, 3.0], vec![10.0, 20.0, 30.0]], Unit::Nanoseconds);
+        assert_eq!(s.rounds, vec![2.0, 20.0]);
+        assert_eq!(s.n, 6);
+    }
+
+    #[test]
+    fn slope_of_a_line_is_exact() {
+        let pts: Vec<(f64, f64)> = [1.0, 10.0, 100.0, 1000.0]
+            .iter()
+            .map(|&n| (n, 20e6 + 12_288.0 * n))
+            .collect();
+        assert!((slope(&pts) - 12_288.0).abs() < 1e-6);
+        assert!(slope(&[(1.0, 2.0)]).is_nan());
+        assert!(slope(&[(1.0, 2.0), (1.0, 3.0)]).is_nan());
+    }
+
+    #[test]
+    fn bootstrap_interval_contains_the_median_and_is_deterministic() {
+        let xs = [9.8, 10.1, 10.0, 10.3, 9.9, 10.2, 10.0];
+        let (lo, hi) = bootstrap_median_ci(&xs, 0.95);
+        assert!(lo <= 10.0 && 10.0 <= hi, "({lo}, {hi})");
+        assert!(lo >= 9.8 && hi <= 10.3);
+        assert_eq!((lo, hi), bootstrap_median_ci(&xs, 0.95));
+        assert_eq!(bootstrap_median_ci(&[4.0], 0.95), (4.0, 4.0));
+        assert!(bootstrap_median_ci(&[], 0.95).0.is_nan());
+        assert_eq!(bootstrap_median_ci(&[3.0, 3.0, 3.0], 0.95), (3.0, 3.0));
+    }
+}
