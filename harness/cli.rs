@@ -78,7 +78,7 @@ pub struct BenchmarkArgs {
     pub markdown: Option<PathBuf>,
 
     /// Concurrency phase: stop at this many live instances.
-    /// [default: 1100000, or 20000 with --quick]
+    /// [default: 1000000, or 20000 with --quick]
     #[arg(long, value_name = "N")]
     pub max_instances: Option<u64>,
 

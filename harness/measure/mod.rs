@@ -77,7 +77,7 @@ impl Plan {
             threads: thread_counts(cores),
             native_samples: 50,
             density: DensityLimits {
-                max_instances: 1_100_000,
+                max_instances: 1_000_000,
                 max_memory_bytes: u64::MAX,
                 min_available_bytes: default_headroom(),
                 time_limit_seconds: 60.0,
