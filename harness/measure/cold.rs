@@ -4,7 +4,7 @@
 use super::child::{self, ColdReply, Reply, Request, Task};
 use super::{Plan, Subject};
 use crate::component::ComponentSource;
-use crate::engine::{new_engine, Footprint, Load, Runtime, RuntimeOptions};
+use crate::engine::{Footprint, Load, Runtime, RuntimeOptions, new_engine};
 use crate::model::{ColdStartResult, Unit};
 use crate::stats::summarize;
 use std::path::Path;
@@ -16,14 +16,20 @@ use std::time::{Duration, Instant};
 ///
 /// Fails when the engine, the load or the instantiation fails. A trap in
 /// `run` is an error too: a cold start that does not finish is not measured.
-pub fn once(source: &ComponentSource, options: &RuntimeOptions, footprint: Footprint, artifact: Option<&Path>) -> anyhow::Result<ColdReply> {
+pub fn once(
+    source: &ComponentSource,
+    options: &RuntimeOptions,
+    footprint: Footprint,
+    artifact: Option<&Path>,
+) -> anyhow::Result<ColdReply> {
     let t0 = Instant::now();
     let engine = new_engine(options, &footprint)?;
     let t1 = Instant::now();
     let bytes;
     let load = match artifact {
         Some(path) => {
-            bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
+            bytes = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", path.display()))?;
             Load::Artifact(&bytes)
         }
         None => Load::Compile,
@@ -48,6 +54,47 @@ pub fn once(source: &ComponentSource, options: &RuntimeOptions, footprint: Footp
     })
 }
 
+/// `n` cold starts, each in a fresh child process, with a pool of `capacity`.
+///
+/// # Errors
+///
+/// Fails when a child fails.
+pub fn in_fresh_processes(
+    exe: &Path,
+    subject: &Subject,
+    precompiled: bool,
+    n: usize,
+    capacity: u32,
+    dir: &Path,
+) -> anyhow::Result<Vec<ColdReply>> {
+    (0..n)
+        .map(|_| one_process(exe, subject, precompiled, capacity, dir).map(|r| r.0))
+        .collect()
+}
+
+fn one_process(
+    exe: &Path,
+    subject: &Subject,
+    precompiled: bool,
+    capacity: u32,
+    dir: &Path,
+) -> anyhow::Result<(ColdReply, crate::measure::os::ChildExit)> {
+    let request = Request {
+        component: subject.source.path.clone(),
+        options: subject.options_with_capacity(u64::from(capacity)),
+        footprint: subject.footprint,
+        reply: dir.join("cold.reply.json"),
+        task: Task::Cold {
+            artifact: precompiled.then(|| subject.artifact.clone()),
+        },
+    };
+    let (reply, exit) = child::spawn(exe, &request, dir, Duration::from_secs(120))?;
+    match reply {
+        Reply::Cold(cold) => Ok((cold, exit)),
+        _ => anyhow::bail!("a cold-start child gave the wrong kind of reply"),
+    }
+}
+
 /// Cold start in `plan.cold_processes` fresh child processes (after one
 /// untimed), and repeated `plan.cold_repeats` times inside this process.
 ///
@@ -64,27 +111,23 @@ pub fn cold_start(
 ) -> anyhow::Result<ColdStartResult> {
     let options = subject.options_with_capacity(u64::from(plan.latency_pool_capacity));
     let artifact = precompiled.then(|| subject.artifact.clone());
-    let request = Request {
-        component: subject.source.path.clone(),
-        options: options.clone(),
-        footprint: subject.footprint,
-        reply: dir.join("cold.reply.json"),
-        task: Task::Cold { artifact: artifact.clone() },
-    };
+    // One untimed process first: it pages in the binary and the artifact.
+    in_fresh_processes(
+        exe,
+        subject,
+        precompiled,
+        1,
+        plan.latency_pool_capacity,
+        dir,
+    )?;
     let mut replies = Vec::with_capacity(plan.cold_processes);
     let mut walls = Vec::with_capacity(plan.cold_processes);
     let mut peaks = Vec::with_capacity(plan.cold_processes);
-    for i in 0..=plan.cold_processes {
-        let (reply, exit) = child::spawn(exe, &request, dir, Duration::from_secs(120))?;
-        let Reply::Cold(cold) = reply else {
-            anyhow::bail!("a cold-start child gave the wrong kind of reply");
-        };
-        // The first process warms the page cache for the binary and artifact.
-        if i > 0 {
-            replies.push(cold);
-            walls.push(exit.wall.as_nanos() as f64);
-            peaks.push(exit.peak_rss as f64);
-        }
+    for _ in 0..plan.cold_processes {
+        let (cold, exit) = one_process(exe, subject, precompiled, plan.latency_pool_capacity, dir)?;
+        replies.push(cold);
+        walls.push(exit.wall.as_nanos() as f64);
+        peaks.push(exit.peak_rss as f64);
         tick();
         if crate::interrupt::requested() {
             anyhow::bail!("interrupted");
@@ -92,9 +135,22 @@ pub fn cold_start(
     }
     let mut repeated = Vec::with_capacity(plan.cold_repeats);
     for _ in 0..plan.cold_repeats {
-        repeated.push(once(&subject.source, &options, subject.footprint, artifact.as_deref())?.total as f64);
+        repeated.push(
+            once(
+                &subject.source,
+                &options,
+                subject.footprint,
+                artifact.as_deref(),
+            )?
+            .total as f64,
+        );
     }
-    let part = |f: fn(&ColdReply) -> u64| summarize(&replies.iter().map(|r| f(r) as f64).collect::<Vec<_>>(), Unit::Nanoseconds);
+    let part = |f: fn(&ColdReply) -> u64| {
+        summarize(
+            &replies.iter().map(|r| f(r) as f64).collect::<Vec<_>>(),
+            Unit::Nanoseconds,
+        )
+    };
     Ok(ColdStartResult {
         in_process: part(|r| r.total),
         engine: part(|r| r.engine),
