@@ -6,8 +6,8 @@ use crate::component::ComponentSource;
 use crate::engine::RuntimeOptions;
 use crate::measure::{self, Plan, Subject};
 use crate::model::{
-    Allocator, BenchmarkResult, ComponentInfo, ConfigurationResult, Settings, Skipped, Status, SCHEMA_NAME,
-    SCHEMA_VERSION,
+    Allocator, BenchmarkResult, ComponentInfo, ConfigurationResult, SCHEMA_NAME, SCHEMA_VERSION,
+    Settings, Skipped, Status,
 };
 use crate::progress::Progress;
 use std::path::{Path, PathBuf};
@@ -30,13 +30,30 @@ pub struct BenchmarkOptions {
 }
 
 /// The phases measured per allocator, in order.
-const PHASES: [&str; 7] = ["cold start", "cold start (precompiled)", "warm start", "lifecycle", "throughput", "memory", "concurrency"];
+const PHASES: [&str; 7] = [
+    "cold start",
+    "cold start (precompiled)",
+    "warm start",
+    "lifecycle",
+    "throughput",
+    "memory",
+    "concurrency",
+];
 
 /// How many progress steps a run takes.
 pub fn progress_steps(o: &BenchmarkOptions) -> u64 {
     let p = &o.plan;
-    let per_alloc = 2 * (p.cold_processes + 1) + 2 * p.rounds + p.threads.len() * p.rounds + p.memory_rounds + 1;
-    (per_alloc * o.allocators.len() + if o.native.is_some() { p.native_samples.div_ceil(8) + 1 } else { 0 }) as u64
+    let per_alloc = 2 * (p.cold_processes + 1)
+        + 2 * p.rounds
+        + p.threads.len() * p.rounds
+        + p.memory_rounds
+        + 1;
+    (per_alloc * o.allocators.len()
+        + if o.native.is_some() {
+            p.native_samples.div_ceil(8) + 1
+        } else {
+            0
+        }) as u64
 }
 
 /// Runs the benchmark.
@@ -87,7 +104,9 @@ pub fn run(
             bytes: source.bytes.len() as u64,
             fnv1a64: source.fnv1a64(),
             has_run: first.footprint.has_run,
-            artifact_bytes: std::fs::metadata(&first.artifact).map(|m| m.len()).unwrap_or(0),
+            artifact_bytes: std::fs::metadata(&first.artifact)
+                .map(|m| m.len())
+                .unwrap_or(0),
         },
         settings: Settings {
             quick: o.quick,
@@ -151,13 +170,26 @@ pub fn run(
         let idx = result.configurations.len() - 1;
         for phase in PHASES {
             progress.phase(&format!("{a}: {phase}"));
-            let outcome = run_phase(phase, subject, o, exe, dir.path(), progress, &mut result.configurations[idx]);
+            let outcome = run_phase(
+                phase,
+                subject,
+                o,
+                exe,
+                dir.path(),
+                progress,
+                &mut result.configurations[idx],
+            );
             if crate::interrupt::requested() {
-                let e = outcome.err().unwrap_or_else(|| anyhow::anyhow!("interrupted"));
+                let e = outcome
+                    .err()
+                    .unwrap_or_else(|| anyhow::anyhow!("interrupted"));
                 return Ok(interrupted(result, &e));
             }
             if let Err(e) = outcome {
-                result.configurations[idx].skipped.push(Skipped { phase: phase.into(), reason: format!("{e:#}") });
+                result.configurations[idx].skipped.push(Skipped {
+                    phase: phase.into(),
+                    reason: format!("{e:#}"),
+                });
             }
             sink(&result);
         }
@@ -173,7 +205,11 @@ fn interrupted(mut result: BenchmarkResult, _e: &anyhow::Error) -> BenchmarkResu
     result.status = Status::Partial;
     result.status_reason = Some(format!(
         "interrupted by {}; phases measured before it are kept",
-        if sig == libc::SIGTERM { "SIGTERM" } else { "SIGINT" }
+        if sig == libc::SIGTERM {
+            "SIGTERM"
+        } else {
+            "SIGINT"
+        }
     ));
     result
 }
@@ -202,9 +238,15 @@ fn run_phase(
     let p = &o.plan;
     let tick = || progress.tick();
     match phase {
-        "cold start" => cfg.cold_start = Some(measure::cold::cold_start(exe, subject, false, p, dir, &tick)?),
+        "cold start" => {
+            cfg.cold_start = Some(measure::cold::cold_start(
+                exe, subject, false, p, dir, &tick,
+            )?)
+        }
         "cold start (precompiled)" => {
-            cfg.cold_start_precompiled = Some(measure::cold::cold_start(exe, subject, true, p, dir, &tick)?)
+            cfg.cold_start_precompiled = Some(measure::cold::cold_start(
+                exe, subject, true, p, dir, &tick,
+            )?)
         }
         "warm start" => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
@@ -223,7 +265,8 @@ fn run_phase(
         "throughput" => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
             for &threads in &p.threads {
-                cfg.throughput.push(measure::throughput::throughput(&rt, p, threads, &tick)?);
+                cfg.throughput
+                    .push(measure::throughput::throughput(&rt, p, threads, &tick)?);
             }
         }
         "memory" => cfg.memory = Some(measure::memory::memory(exe, subject, p, dir, &tick)?),

@@ -2,7 +2,7 @@
 //! child-process entry point.
 
 use crate::engine::RuntimeOptions;
-use crate::measure::{default_headroom, Plan};
+use crate::measure::{Plan, default_headroom};
 use crate::model::Allocator;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -133,7 +133,11 @@ pub struct BenchmarkArgs {
 impl BenchmarkArgs {
     /// The plan these arguments select.
     pub fn plan(&self) -> Plan {
-        let mut plan = if self.quick { Plan::quick() } else { Plan::full() };
+        let mut plan = if self.quick {
+            Plan::quick()
+        } else {
+            Plan::full()
+        };
         if let Some(n) = self.max_instances {
             plan.density.max_instances = n;
         }
@@ -172,11 +176,13 @@ impl BenchmarkArgs {
 /// Parses `4096`, `64K`, `64KiB`, `1.5G` and the like into bytes (binary multiples).
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size; use a number of bytes with an optional K, M or G suffix"))?;
+    let n: f64 = num.parse().map_err(|_| {
+        format!("`{s}` is not a size; use a number of bytes with an optional K, M or G suffix")
+    })?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,

@@ -90,7 +90,9 @@ pub enum ComponentError {
         path: PathBuf,
     },
     /// The header says component, but the rest is short or malformed.
-    #[error("{path}: has an unknown WebAssembly version or layer {version:#010x}; is it truncated?")]
+    #[error(
+        "{path}: has an unknown WebAssembly version or layer {version:#010x}; is it truncated?"
+    )]
     UnknownVersion {
         /// The path given.
         path: PathBuf,
@@ -172,7 +174,11 @@ fn classify(path: &Path, bytes: &[u8]) -> Result<(), ComponentError> {
         let head = &bytes[..bytes.len().min(512)];
         let trimmed = std::str::from_utf8(head).map(str::trim_start);
         return Err(match trimmed {
-            Ok(t) if t.starts_with("(component") || t.starts_with("(module") || t.starts_with(";;") => {
+            Ok(t)
+                if t.starts_with("(component")
+                    || t.starts_with("(module")
+                    || t.starts_with(";;") =>
+            {
                 ComponentError::Text { path }
             }
             Ok(_) => ComponentError::NotWasm {
@@ -201,7 +207,9 @@ mod tests {
     use super::*;
 
     fn err(bytes: &[u8]) -> String {
-        classify(Path::new("x.wasm"), bytes).unwrap_err().to_string()
+        classify(Path::new("x.wasm"), bytes)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -223,7 +231,11 @@ mod tests {
     #[test]
     fn missing_paths_and_directories_are_named() {
         let e = ComponentSource::from_path(Path::new("/no/such/file.wasm")).unwrap_err();
-        assert!(e.to_string().starts_with("/no/such/file.wasm: no such file"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/no/such/file.wasm: no such file"),
+            "{e}"
+        );
         let e = ComponentSource::from_path(Path::new("/")).unwrap_err();
         assert!(e.to_string().contains("is a directory"), "{e}");
     }

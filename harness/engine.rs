@@ -9,7 +9,9 @@ use crate::model::Allocator;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use wasmtime::component::{Component, ComponentExportIndex, Instance, InstancePre, Linker};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 
 /// How often the epoch ticker advances every engine's epoch.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -85,7 +87,9 @@ pub enum InstanceError {
     #[error("stopped after the {0} ms call timeout (epoch deadline): the component did not return")]
     Timeout(u64),
     /// The instance asked for more memory than the store limit allows.
-    #[error("stopped by the store's memory limit of {0} bytes: the component kept growing its memory")]
+    #[error(
+        "stopped by the store's memory limit of {0} bytes: the component kept growing its memory"
+    )]
     MemoryLimit(u64),
     /// The component trapped or returned an error.
     #[error("{0}")]
@@ -120,7 +124,10 @@ impl Runtime {
     /// Fails when the bytes are not a valid component, when its imports are not
     /// all provided, or when instantiating it fails. A trap in `run` is not an
     /// error here: the footprint still says how much memory it reached.
-    pub fn probe(source: &ComponentSource, options: &RuntimeOptions) -> anyhow::Result<(Footprint, Option<InstanceError>)> {
+    pub fn probe(
+        source: &ComponentSource,
+        options: &RuntimeOptions,
+    ) -> anyhow::Result<(Footprint, Option<InstanceError>)> {
         let probe_options = RuntimeOptions {
             allocator: Allocator::OnDemand,
             ..options.clone()
@@ -140,7 +147,11 @@ impl Runtime {
         let has_run = rt.run.is_some();
         // A failing run is returned for the caller to report; the footprint
         // still records the sizes it reached.
-        let run_error = if has_run { rt.run(&mut live).err() } else { None };
+        let run_error = if has_run {
+            rt.run(&mut live).err()
+        } else {
+            None
+        };
         let (peak_memory, peak_table) = live.store.data().peaks();
         let (memories, initial_pages, tables, initial_elements) = match resources {
             Some(r) => (
@@ -169,8 +180,18 @@ impl Runtime {
     ///
     /// Fails when the configuration is rejected, the component is invalid, or
     /// its imports are not all provided.
-    pub fn compile(source: &ComponentSource, options: &RuntimeOptions, footprint: Footprint) -> anyhow::Result<Self> {
-        Runtime::load(new_engine(options, &footprint)?, Load::Compile, source, options, footprint)
+    pub fn compile(
+        source: &ComponentSource,
+        options: &RuntimeOptions,
+        footprint: Footprint,
+    ) -> anyhow::Result<Self> {
+        Runtime::load(
+            new_engine(options, &footprint)?,
+            Load::Compile,
+            source,
+            options,
+            footprint,
+        )
     }
 
     /// Builds a runtime from an artifact made by [`Runtime::precompile`] with
@@ -186,7 +207,13 @@ impl Runtime {
         options: &RuntimeOptions,
         footprint: Footprint,
     ) -> anyhow::Result<Self> {
-        Runtime::load(new_engine(options, &footprint)?, Load::Artifact(artifact), source, options, footprint)
+        Runtime::load(
+            new_engine(options, &footprint)?,
+            Load::Artifact(artifact),
+            source,
+            options,
+            footprint,
+        )
     }
 
     /// Loads the component into `engine` (made by [`new_engine`] with the same
@@ -207,14 +234,16 @@ impl Runtime {
             Load::Compile => compile(&engine, source)?,
             // SAFETY: the artifact is one this tool wrote with `precompile`;
             // Wasmtime still checks its version and settings against the engine.
-            Load::Artifact(bytes) => unsafe { Component::deserialize(&engine, bytes) }.map_err(|e| {
-                anyhow::anyhow!(
-                    "the precompiled artifact does not load into this Wasmtime {} engine \
+            Load::Artifact(bytes) => {
+                unsafe { Component::deserialize(&engine, bytes) }.map_err(|e| {
+                    anyhow::anyhow!(
+                        "the precompiled artifact does not load into this Wasmtime {} engine \
                      (it was made by another version or configuration): {}",
-                    crate::fingerprint::WASMTIME_VERSION,
-                    one_line(&e)
-                )
-            })?,
+                        crate::fingerprint::WASMTIME_VERSION,
+                        one_line(&e)
+                    )
+                })?
+            }
         };
         Runtime::from_component(engine, component, source, options, footprint)
     }
@@ -225,9 +254,15 @@ impl Runtime {
     /// # Errors
     ///
     /// Fails when the component is invalid.
-    pub fn precompile(source: &ComponentSource, options: &RuntimeOptions, footprint: Footprint) -> anyhow::Result<Vec<u8>> {
+    pub fn precompile(
+        source: &ComponentSource,
+        options: &RuntimeOptions,
+        footprint: Footprint,
+    ) -> anyhow::Result<Vec<u8>> {
         let engine = new_engine(options, &footprint)?;
-        let artifact = engine.precompile_component(&source.bytes).map_err(|e| invalid(source, e))?;
+        let artifact = engine
+            .precompile_component(&source.bytes)
+            .map_err(|e| invalid(source, e))?;
         Ok(artifact)
     }
 
@@ -259,7 +294,10 @@ impl Runtime {
             },
             options: options.clone(),
             footprint,
-            epoch_deadline: options.call_timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1),
+            epoch_deadline: options
+                .call_timeout_ms
+                .div_ceil(EPOCH_TICK.as_millis() as u64)
+                .max(1),
         })
     }
 
@@ -315,12 +353,16 @@ impl Runtime {
     /// [`InstanceError::MemoryLimit`] when it grows past the store limit.
     pub fn run(&self, live: &mut Live) -> Result<(), InstanceError> {
         let Some(index) = &self.run else {
-            return Err(InstanceError::Trap("the component does not export wasi:cli/run".into()));
+            return Err(InstanceError::Trap(
+                "the component does not export wasi:cli/run".into(),
+            ));
         };
         let func = live
             .instance
             .get_typed_func::<(), (Result<(), ()>,)>(&mut live.store, index)
-            .map_err(|e| InstanceError::Trap(format!("wasi:cli/run has an unexpected type: {e}")))?;
+            .map_err(|e| {
+                InstanceError::Trap(format!("wasi:cli/run has an unexpected type: {e}"))
+            })?;
         match func.call(&mut live.store, ()) {
             Ok((Ok(()),)) => Ok(()),
             Ok((Err(()),)) => Err(InstanceError::Trap("wasi:cli/run returned an error".into())),
@@ -374,7 +416,11 @@ pub enum Load<'a> {
 /// large for the address space).
 pub fn new_engine(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result<Engine> {
     Engine::new(&config(options, footprint)?).map_err(|e| {
-        anyhow::anyhow!("cannot create the {} engine: {}", options.allocator, one_line(&e))
+        anyhow::anyhow!(
+            "cannot create the {} engine: {}",
+            options.allocator,
+            one_line(&e)
+        )
     })
 }
 
@@ -442,7 +488,10 @@ pub fn describe(options: &RuntimeOptions, footprint: &Footprint) -> Vec<String> 
         "epoch_interruption = true".to_owned(),
         format!("call_timeout = {} ms", options.call_timeout_ms),
         format!("store memory limit = {} bytes", options.max_memory_bytes),
-        format!("output capture limit = {} bytes per stream", options.output_limit),
+        format!(
+            "output capture limit = {} bytes per stream",
+            options.output_limit
+        ),
     ];
     if options.allocator == Allocator::Pooling {
         let slot = memory_slot(options, footprint);
@@ -470,7 +519,11 @@ fn compile(engine: &Engine, source: &ComponentSource) -> anyhow::Result<Componen
 }
 
 fn invalid(source: &ComponentSource, e: wasmtime::Error) -> anyhow::Error {
-    anyhow::anyhow!("{}: is not a valid component: {}", source.name, one_line(&e))
+    anyhow::anyhow!(
+        "{}: is not a valid component: {}",
+        source.name,
+        one_line(&e)
+    )
 }
 
 /// An error chain on one line, without a backtrace.
@@ -510,18 +563,37 @@ fn find_run(component: &Component) -> Option<ComponentExportIndex> {
     component.get_export_index(Some(&instance), "run")
 }
 
-/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is dropped.
+/// Registers `engine` with the one epoch-ticker thread, which advances every
+/// live engine's epoch each [`EPOCH_TICK`] and forgets dropped ones.
 fn start_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("siteboss-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .map_err(|e| anyhow::anyhow!("cannot start the epoch ticker thread: {e}"))?;
+    use std::sync::{Mutex, OnceLock};
+    static ENGINES: OnceLock<Mutex<Vec<wasmtime::EngineWeak>>> = OnceLock::new();
+    let mut first = false;
+    let engines = ENGINES.get_or_init(|| {
+        first = true;
+        Mutex::new(Vec::new())
+    });
+    engines
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(engine.weak());
+    if first {
+        std::thread::Builder::new()
+            .name("siteboss-epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    let mut list = engines.lock().unwrap_or_else(|e| e.into_inner());
+                    list.retain(|weak| match weak.upgrade() {
+                        Some(engine) => {
+                            engine.increment_epoch();
+                            true
+                        }
+                        None => false,
+                    });
+                }
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start the epoch ticker thread: {e}"))?;
+    }
     Ok(())
 }

@@ -24,7 +24,9 @@ pub fn current() -> Fingerprint {
         os_version: sysinfo::System::long_os_version().unwrap_or_else(|| "unknown".into()),
         kernel: sysinfo::System::kernel_version().unwrap_or_else(|| "unknown".into()),
         cpu_model,
-        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
         memory_bytes: sys.total_memory(),
         max_map_count: read_proc_u64("/proc/sys/vm/max_map_count"),
         overcommit_memory: read_proc_u64("/proc/sys/vm/overcommit_memory"),
@@ -112,9 +114,21 @@ mod tests {
 
     #[test]
     fn machines_of_one_kind_share_an_id() {
-        assert_eq!(derived_runner_id(&fp("AMD EPYC", 23.5)), "x86_64-linux-amd-epyc-2c-24g");
-        assert_eq!(derived_runner_id(&fp("AMD EPYC", 24.6)), "x86_64-linux-amd-epyc-2c-24g");
-        assert_ne!(derived_runner_id(&fp("AMD EPYC", 31.0)), "x86_64-linux-amd-epyc-2c-24g");
-        assert_eq!(derived_runner_id(&fp("  Intel(R) Xeon(R) @ 2.1GHz ", 3.8)), "x86_64-linux-intel-r-xeon-r-2-1ghz-2c-4g");
+        assert_eq!(
+            derived_runner_id(&fp("AMD EPYC", 23.5)),
+            "x86_64-linux-amd-epyc-2c-24g"
+        );
+        assert_eq!(
+            derived_runner_id(&fp("AMD EPYC", 24.6)),
+            "x86_64-linux-amd-epyc-2c-24g"
+        );
+        assert_ne!(
+            derived_runner_id(&fp("AMD EPYC", 31.0)),
+            "x86_64-linux-amd-epyc-2c-24g"
+        );
+        assert_eq!(
+            derived_runner_id(&fp("  Intel(R) Xeon(R) @ 2.1GHz ", 3.8)),
+            "x86_64-linux-intel-r-xeon-r-2-1ghz-2c-4g"
+        );
     }
 }

@@ -21,7 +21,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
-        Command::Child { request } => ExitCode::from(siteboss::measure::child::serve(&request) as u8),
+        Command::Child { request } => {
+            ExitCode::from(siteboss::measure::child::serve(&request) as u8)
+        }
         Command::Benchmark(args) => match run_benchmark(&args) {
             Ok(code) => code,
             Err(e) => {
@@ -33,18 +35,27 @@ fn main() -> ExitCode {
 }
 
 fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
-    if args.json.as_deref() == Some(Path::new("-")) && args.markdown.as_deref() == Some(Path::new("-")) {
-        anyhow::bail!("--json and --markdown cannot both write to stdout; give one of them a file path");
+    if args.json.as_deref() == Some(Path::new("-"))
+        && args.markdown.as_deref() == Some(Path::new("-"))
+    {
+        anyhow::bail!(
+            "--json and --markdown cannot both write to stdout; give one of them a file path"
+        );
     }
     siteboss::interrupt::install()?;
-    let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find this executable: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find this executable: {e}"))?;
     let options = BenchmarkOptions {
         plan: args.plan(),
         quick: args.quick,
         allocators: args.allocators(),
         component: args.component.clone(),
         runtime: args.runtime(),
-        native: if args.no_native { None } else { siteboss::measure::native::default_programs() },
+        native: if args.no_native {
+            None
+        } else {
+            siteboss::measure::native::default_programs()
+        },
     };
     let progress = Progress::new(benchmark::progress_steps(&options), !args.no_progress);
     let json_file = args.json.clone().filter(|p| p != Path::new("-"));
@@ -53,13 +64,19 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     let mut sink = |r: &BenchmarkResult| {
         // Files are rewritten after each phase so a crash loses nothing.
         for (path, text) in [
-            (json_file.as_ref(), json_file.as_ref().map(|_| Json.render(r))),
-            (md_file.as_ref(), md_file.as_ref().map(|_| Markdown.render(r))),
+            (
+                json_file.as_ref(),
+                json_file.as_ref().map(|_| Json.render(r)),
+            ),
+            (
+                md_file.as_ref(),
+                md_file.as_ref().map(|_| Markdown.render(r)),
+            ),
         ] {
-            if let (Some(path), Some(text)) = (path, text) {
-                if let Err(e) = write_atomically(path, &text) {
-                    write_error.get_or_insert(e);
-                }
+            if let (Some(path), Some(text)) = (path, text)
+                && let Err(e) = write_atomically(path, &text)
+            {
+                write_error.get_or_insert(e);
             }
         }
     };
@@ -78,10 +95,15 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
-    let _ = out.write_all(stdout_text.as_bytes()).and_then(|_| out.flush());
+    let _ = out
+        .write_all(stdout_text.as_bytes())
+        .and_then(|_| out.flush());
     Ok(match (result.status, siteboss::interrupt::signal()) {
         (Status::Partial, Some(sig)) => {
-            eprintln!("Interrupted: {}", result.status_reason.as_deref().unwrap_or(""));
+            eprintln!(
+                "Interrupted: {}",
+                result.status_reason.as_deref().unwrap_or("")
+            );
             ExitCode::from((128 + sig) as u8)
         }
         _ => ExitCode::SUCCESS,

@@ -6,10 +6,10 @@
 //! does no reading while a cold start is being timed and a child can never
 //! block on a full pipe.
 
+use super::DensityLimits;
 use super::density::DensityReply;
 use super::memory::MemoryReply;
 use super::os::{ChildExit, wait_child};
-use super::DensityLimits;
 use crate::component::ComponentSource;
 use crate::engine::{Footprint, RuntimeOptions};
 use serde::{Deserialize, Serialize};
@@ -100,11 +100,17 @@ pub struct ColdReply {
 /// Fails when the child cannot be spawned, is killed (by the timeout or a
 /// signal, such as the OOM killer), exits without a reply, or replies
 /// `Failed`. The error says which, with the child's last stderr line.
-pub fn spawn(exe: &Path, request: &Request, dir: &Path, timeout: Duration) -> anyhow::Result<(Reply, ChildExit)> {
+pub fn spawn(
+    exe: &Path,
+    request: &Request,
+    dir: &Path,
+    timeout: Duration,
+) -> anyhow::Result<(Reply, ChildExit)> {
     let req_path = request.reply.with_extension("request.json");
     let err_path = request.reply.with_extension("stderr");
-    std::fs::write(&req_path, serde_json::to_vec(request)?)
-        .map_err(|e| anyhow::anyhow!("{}: cannot write a child request: {e}", req_path.display()))?;
+    std::fs::write(&req_path, serde_json::to_vec(request)?).map_err(|e| {
+        anyhow::anyhow!("{}: cannot write a child request: {e}", req_path.display())
+    })?;
     let _ = std::fs::remove_file(&request.reply);
     let stderr = std::fs::File::create(&err_path)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", err_path.display()))?;
@@ -124,9 +130,12 @@ pub fn spawn(exe: &Path, request: &Request, dir: &Path, timeout: Duration) -> an
         .spawn()
         .map_err(|e| anyhow::anyhow!("{}: cannot start a child process: {e}", exe.display()))?;
     let exit = wait_child(&child, started, timeout)?;
-    let last_err = std::fs::read_to_string(&err_path)
-        .ok()
-        .and_then(|s| s.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned));
+    let last_err = std::fs::read_to_string(&err_path).ok().and_then(|s| {
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+    });
     let reply: Option<Reply> = std::fs::read(&request.reply)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -137,7 +146,10 @@ pub fn spawn(exe: &Path, request: &Request, dir: &Path, timeout: Duration) -> an
             anyhow::bail!("child process stopped by the interrupt (signal {sig})")
         }
         (_, _, Some(libc::SIGKILL)) if exit.wall >= timeout => {
-            anyhow::bail!("child process killed after its {} s timeout", timeout.as_secs())
+            anyhow::bail!(
+                "child process killed after its {} s timeout",
+                timeout.as_secs()
+            )
         }
         (_, _, Some(sig)) => anyhow::bail!(
             "child process killed by signal {sig}{}",
@@ -165,7 +177,9 @@ pub fn serve(path: &Path) -> i32 {
     };
     let reply = match run_task(&request) {
         Ok(r) => r,
-        Err(e) => Reply::Failed { error: format!("{e:#}").replace('\n', " ") },
+        Err(e) => Reply::Failed {
+            error: format!("{e:#}").replace('\n', " "),
+        },
     };
     match serde_json::to_vec(&reply).map(|b| std::fs::write(&request.reply, b)) {
         Ok(Ok(())) => 0,
@@ -186,7 +200,12 @@ fn run_task(request: &Request) -> anyhow::Result<Reply> {
         None => ComponentSource::embedded(),
     };
     Ok(match &request.task {
-        Task::Cold { artifact } => Reply::Cold(super::cold::once(&source, &request.options, request.footprint, artifact.as_deref())?),
+        Task::Cold { artifact } => Reply::Cold(super::cold::once(
+            &source,
+            &request.options,
+            request.footprint,
+            artifact.as_deref(),
+        )?),
         Task::Memory { artifact, points } => {
             let rt = load(&source, request, artifact)?;
             Reply::Memory(super::memory::measure_in_child(&rt, points)?)
@@ -198,7 +217,12 @@ fn run_task(request: &Request) -> anyhow::Result<Reply> {
     })
 }
 
-fn load(source: &ComponentSource, request: &Request, artifact: &Path) -> anyhow::Result<crate::engine::Runtime> {
-    let bytes = std::fs::read(artifact).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", artifact.display()))?;
+fn load(
+    source: &ComponentSource,
+    request: &Request,
+    artifact: &Path,
+) -> anyhow::Result<crate::engine::Runtime> {
+    let bytes = std::fs::read(artifact)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", artifact.display()))?;
     crate::engine::Runtime::deserialize(&bytes, source, &request.options, request.footprint)
 }

@@ -6,7 +6,7 @@
 //! malloc fails, so the margins below leave room for the reply to be written.
 
 use super::child::{self, Reply, Request, Task};
-use super::{os, DensityLimits, Subject};
+use super::{DensityLimits, Subject, os};
 use crate::engine::{InstanceError, Live, Runtime};
 use crate::model::{DensityResult, Limit};
 use std::path::Path;
@@ -34,18 +34,44 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
     let _ = live.try_reserve(usize::try_from(limits.max_instances.min(4 << 20)).unwrap_or(0));
 
     let mut next_check = 0u64;
-    let mut last = Reading { n: 0, rss: rss_start, maps: maps_start, vsize: os::virtual_bytes() };
+    let mut last = Reading {
+        n: 0,
+        rss: rss_start,
+        maps: maps_start,
+        vsize: os::virtual_bytes(),
+    };
     let (limit, detail) = loop {
         let n = live.len() as u64;
         if n >= limits.max_instances {
-            break (Limit::MaxInstances, format!("reached the --max-instances cap of {}", limits.max_instances));
+            break (
+                Limit::MaxInstances,
+                format!(
+                    "reached the --max-instances cap of {}",
+                    limits.max_instances
+                ),
+            );
         }
         if n >= next_check {
-            let now = Reading { n, rss: os::rss_bytes(), maps: os::mapping_count(), vsize: os::virtual_bytes() };
+            let now = Reading {
+                n,
+                rss: os::rss_bytes(),
+                maps: os::mapping_count(),
+                vsize: os::virtual_bytes(),
+            };
             let available = os::available_bytes().unwrap_or(u64::MAX);
             // Growth per instance since the last reading, to project the next stride.
-            let per = |a: u64, b: u64| if now.n > last.n { b.saturating_sub(a) as f64 / (now.n - last.n) as f64 } else { 0.0 };
-            let (rss_per, maps_per, vsize_per) = (per(last.rss, now.rss), per(last.maps, now.maps), per(last.vsize, now.vsize));
+            let per = |a: u64, b: u64| {
+                if now.n > last.n {
+                    b.saturating_sub(a) as f64 / (now.n - last.n) as f64
+                } else {
+                    0.0
+                }
+            };
+            let (rss_per, maps_per, vsize_per) = (
+                per(last.rss, now.rss),
+                per(last.maps, now.maps),
+                per(last.vsize, now.vsize),
+            );
             let mut stride = MAX_STRIDE;
             let mut room = |left: u64, per: f64| {
                 if per > 0.0 {
@@ -56,10 +82,17 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                 (
                     now.rss.saturating_add((2.0 * rss_per) as u64) >= limits.max_memory_bytes,
                     Limit::MaxMemory,
-                    format!("resident memory {} MiB reached the --max-memory cap of {} MiB", now.rss >> 20, limits.max_memory_bytes >> 20),
+                    format!(
+                        "resident memory {} MiB reached the --max-memory cap of {} MiB",
+                        now.rss >> 20,
+                        limits.max_memory_bytes >> 20
+                    ),
                 ),
                 (
-                    available <= limits.min_available_bytes.saturating_add((2.0 * rss_per) as u64),
+                    available
+                        <= limits
+                            .min_available_bytes
+                            .saturating_add((2.0 * rss_per) as u64),
                     Limit::MemoryHeadroom,
                     format!(
                         "available RAM fell to {} MiB, the safety margin of {} MiB",
@@ -70,12 +103,20 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                 (
                     max_maps.is_some_and(|m| now.maps + MAP_MARGIN >= m),
                     Limit::MapCount,
-                    format!("{} memory mappings, within {MAP_MARGIN} of vm.max_map_count = {}", now.maps, max_maps.unwrap_or(0)),
+                    format!(
+                        "{} memory mappings, within {MAP_MARGIN} of vm.max_map_count = {}",
+                        now.maps,
+                        max_maps.unwrap_or(0)
+                    ),
                 ),
                 (
                     as_limit.is_some_and(|a| now.vsize + ADDRESS_MARGIN >= a),
                     Limit::AddressSpace,
-                    format!("{} MiB of address space, near RLIMIT_AS = {} MiB", now.vsize >> 20, as_limit.unwrap_or(0) >> 20),
+                    format!(
+                        "{} MiB of address space, near RLIMIT_AS = {} MiB",
+                        now.vsize >> 20,
+                        as_limit.unwrap_or(0) >> 20
+                    ),
                 ),
                 (
                     started.elapsed().as_secs_f64() >= limits.time_limit_seconds,
@@ -87,7 +128,10 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                 break (limit, detail);
             }
             room(limits.max_memory_bytes.saturating_sub(now.rss), rss_per);
-            room(available.saturating_sub(limits.min_available_bytes), rss_per);
+            room(
+                available.saturating_sub(limits.min_available_bytes),
+                rss_per,
+            );
             if let Some(m) = max_maps {
                 room(m.saturating_sub(now.maps + MAP_MARGIN), maps_per);
             }
@@ -115,7 +159,11 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
     let t = Instant::now();
     drop(live);
     let teardown_seconds = t.elapsed().as_secs_f64();
-    let bytes_per_instance = if instances > 0 { rss.saturating_sub(rss_start) as f64 / instances as f64 } else { 0.0 };
+    let bytes_per_instance = if instances > 0 {
+        rss.saturating_sub(rss_start) as f64 / instances as f64
+    } else {
+        0.0
+    };
     DensityResult {
         instances,
         limit,
@@ -125,7 +173,11 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
         mappings: maps,
         bytes_per_instance,
         available_bytes: available_start,
-        machine_estimate: if bytes_per_instance > 0.0 { (available_start as f64 / bytes_per_instance) as u64 } else { 0 },
+        machine_estimate: if bytes_per_instance > 0.0 {
+            (available_start as f64 / bytes_per_instance) as u64
+        } else {
+            0
+        },
         fill_seconds,
         teardown_seconds,
     }
@@ -154,7 +206,9 @@ fn lift(limit: Limit, max_maps: Option<u64>, rt: &Runtime) -> Option<String> {
         Limit::MaxInstances => Some("--max-instances N".into()),
         Limit::MaxMemory => Some("--max-memory BYTES".into()),
         Limit::TimeLimit => Some("--time-limit SECONDS".into()),
-        Limit::MemoryHeadroom => Some("--min-available BYTES (lowers the safety margin; the OOM killer is next)".into()),
+        Limit::MemoryHeadroom => {
+            Some("--min-available BYTES (lowers the safety margin; the OOM killer is next)".into())
+        }
         Limit::InstantiationError | Limit::Interrupted => None,
     }
 }
@@ -164,14 +218,27 @@ fn lift(limit: Limit, max_maps: Option<u64>, rt: &Runtime) -> Option<String> {
 /// # Errors
 ///
 /// Fails when the child fails or is killed.
-pub fn density(exe: &Path, subject: &Subject, limits: &DensityLimits, dir: &Path) -> anyhow::Result<DensityResult> {
+pub fn density(
+    exe: &Path,
+    subject: &Subject,
+    limits: &DensityLimits,
+    dir: &Path,
+) -> anyhow::Result<DensityResult> {
     let request = Request {
         component: subject.source.path.clone(),
         // One slot more than the cap, so the cap and not the pool is what stops.
-        options: subject.options_with_capacity(limits.max_instances.saturating_add(1).min(u64::from(u32::MAX))),
+        options: subject.options_with_capacity(
+            limits
+                .max_instances
+                .saturating_add(1)
+                .min(u64::from(u32::MAX)),
+        ),
         footprint: subject.footprint,
         reply: dir.join("density.reply.json"),
-        task: Task::Density { artifact: subject.artifact.clone(), limits: *limits },
+        task: Task::Density {
+            artifact: subject.artifact.clone(),
+            limits: *limits,
+        },
     };
     // Filling is capped by the time limit; teardown and start-up get a minute more.
     let timeout = Duration::from_secs_f64(limits.time_limit_seconds + 60.0);

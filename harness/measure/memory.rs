@@ -2,7 +2,7 @@
 //! resident memory of fresh child processes.
 
 use super::child::{self, Reply, Request, Task};
-use super::{os, Plan, Subject};
+use super::{Plan, Subject, os};
 use crate::engine::Runtime;
 use crate::model::{MemoryPoint, MemoryResult, Unit};
 use crate::stats::{slope, summarize, summarize_per_round};
@@ -29,7 +29,8 @@ pub fn measure_in_child(rt: &Runtime, points: &[usize]) -> anyhow::Result<Memory
     // One instance created, run and dropped first, so lazily initialised
     // runtime state (thread-locals, WASI's runtime) is in the baseline and
     // not charged to the first instance.
-    rt.lifecycle().or_else(|e| if rt.has_run() { Err(e) } else { Ok(()) })?;
+    rt.lifecycle()
+        .or_else(|e| if rt.has_run() { Err(e) } else { Ok(()) })?;
     let max = points.iter().copied().max().unwrap_or(0);
     let mut live = Vec::with_capacity(max);
     let runtime_rss = os::rss_bytes();
@@ -44,7 +45,10 @@ pub fn measure_in_child(rt: &Runtime, points: &[usize]) -> anyhow::Result<Memory
         }
         readings.push((n, os::rss_bytes()));
     }
-    Ok(MemoryReply { runtime_rss, points: readings })
+    Ok(MemoryReply {
+        runtime_rss,
+        points: readings,
+    })
 }
 
 /// Runs `plan.memory_rounds` fresh children and summarises them: resident
@@ -53,7 +57,13 @@ pub fn measure_in_child(rt: &Runtime, points: &[usize]) -> anyhow::Result<Memory
 /// # Errors
 ///
 /// Fails when a child fails.
-pub fn memory(exe: &Path, subject: &Subject, plan: &Plan, dir: &Path, tick: &dyn Fn()) -> anyhow::Result<MemoryResult> {
+pub fn memory(
+    exe: &Path,
+    subject: &Subject,
+    plan: &Plan,
+    dir: &Path,
+    tick: &dyn Fn(),
+) -> anyhow::Result<MemoryResult> {
     let max = plan.memory_points.iter().copied().max().unwrap_or(1) as u64;
     let request = Request {
         component: subject.source.path.clone(),
@@ -120,10 +130,20 @@ mod tests {
     fn slope_is_per_instance_cost_not_total_over_n() {
         let reply = |base: u64, per: u64| MemoryReply {
             runtime_rss: base,
-            points: [1usize, 10, 100, 1000].iter().map(|&n| (n, base + per * n as u64)).collect(),
+            points: [1usize, 10, 100, 1000]
+                .iter()
+                .map(|&n| (n, base + per * n as u64))
+                .collect(),
         };
-        let m = summarize_memory(&[reply(20 << 20, 12_000), reply(21 << 20, 12_000)], &[1, 10, 100, 1000]);
-        assert!((m.per_instance.median - 12_000.0).abs() < 1.0, "{}", m.per_instance.median);
+        let m = summarize_memory(
+            &[reply(20 << 20, 12_000), reply(21 << 20, 12_000)],
+            &[1, 10, 100, 1000],
+        );
+        assert!(
+            (m.per_instance.median - 12_000.0).abs() < 1.0,
+            "{}",
+            m.per_instance.median
+        );
         assert_eq!(m.points.len(), 4);
         assert_eq!(m.points[3].instances, 1000);
         // Total at N=1 is dominated by the runtime, which is why total/N is wrong.

@@ -39,7 +39,11 @@ pub fn default_programs() -> Option<NativePrograms> {
 /// # Errors
 ///
 /// Fails when a program cannot be spawned or exits unsuccessfully.
-pub fn native(programs: &NativePrograms, samples: usize, tick: &dyn Fn()) -> anyhow::Result<NativeResult> {
+pub fn native(
+    programs: &NativePrograms,
+    samples: usize,
+    tick: &dyn Fn(),
+) -> anyhow::Result<NativeResult> {
     let program = programs.echo.as_path();
     let mut walls = Vec::with_capacity(samples);
     for i in 0..samples + 3 {
@@ -53,7 +57,12 @@ pub fn native(programs: &NativePrograms, samples: usize, tick: &dyn Fn()) -> any
             .map_err(|e| anyhow::anyhow!("{}: cannot spawn: {e}", program.display()))?;
         let exit = wait_child(&child, started, Duration::from_secs(10))?;
         if exit.code != Some(0) {
-            anyhow::bail!("{}: exited with {:?} (signal {:?})", program.display(), exit.code, exit.signal);
+            anyhow::bail!(
+                "{}: exited with {:?} (signal {:?})",
+                program.display(),
+                exit.code,
+                exit.signal
+            );
         }
         if i >= 3 {
             walls.push(exit.wall.as_nanos() as f64);

@@ -38,7 +38,12 @@ pub fn virtual_bytes() -> u64 {
 fn status_kib(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// `MemAvailable` from `/proc/meminfo`, in bytes: what the kernel says can
@@ -119,7 +124,12 @@ pub fn wait_child(
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: valid out-pointer; pid is our child.
         let rc = unsafe {
-            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
         };
         if rc == 0 {
             break;

@@ -5,8 +5,8 @@ use super::Plan;
 use crate::engine::{InstanceError, Runtime};
 use crate::model::{ThroughputResult, Unit};
 use crate::stats::summarize_per_round;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// What each throughput round loops over.
@@ -24,10 +24,20 @@ pub enum Work {
 /// # Errors
 ///
 /// Fails when any thread's instantiation or run fails.
-pub fn throughput(rt: &Runtime, plan: &Plan, threads: usize, tick: &dyn Fn()) -> Result<ThroughputResult, InstanceError> {
+pub fn throughput(
+    rt: &Runtime,
+    plan: &Plan,
+    threads: usize,
+    tick: &dyn Fn(),
+) -> Result<ThroughputResult, InstanceError> {
     let duration = Duration::from_secs_f64(plan.throughput_seconds);
     // Warm every thread's slots and caches once, untimed.
-    rate(rt, threads, Duration::from_millis(50), Work::Lifecycle.or(rt))?;
+    rate(
+        rt,
+        threads,
+        Duration::from_millis(50),
+        Work::Lifecycle.or(rt),
+    )?;
     let mut inst = Vec::with_capacity(plan.rounds);
     let mut life = Vec::with_capacity(plan.rounds);
     for _ in 0..plan.rounds {
@@ -50,7 +60,11 @@ pub fn throughput(rt: &Runtime, plan: &Plan, threads: usize, tick: &dyn Fn()) ->
 impl Work {
     /// `self`, or plain instantiation when the component has no `run`.
     fn or(self, rt: &Runtime) -> Work {
-        if rt.has_run() { self } else { Work::Instantiate }
+        if rt.has_run() {
+            self
+        } else {
+            Work::Instantiate
+        }
     }
 }
 
@@ -59,7 +73,12 @@ impl Work {
 /// # Errors
 ///
 /// The first error any thread hit.
-pub fn rate(rt: &Runtime, threads: usize, duration: Duration, work: Work) -> Result<f64, InstanceError> {
+pub fn rate(
+    rt: &Runtime,
+    threads: usize,
+    duration: Duration,
+    work: Work,
+) -> Result<f64, InstanceError> {
     let stop = AtomicBool::new(false);
     let start = Barrier::new(threads + 1);
     let (total, elapsed) = std::thread::scope(|s| {
@@ -83,7 +102,9 @@ pub fn rate(rt: &Runtime, threads: usize, duration: Duration, work: Work) -> Res
         let t0 = Instant::now();
         // Sleep in short steps so an interrupt ends the round quickly.
         while t0.elapsed() < duration && !crate::interrupt::requested() {
-            std::thread::sleep((duration - t0.elapsed().min(duration)).min(Duration::from_millis(50)));
+            std::thread::sleep(
+                (duration - t0.elapsed().min(duration)).min(Duration::from_millis(50)),
+            );
         }
         stop.store(true, Ordering::Relaxed);
         let mut total = 0u64;

@@ -5,7 +5,21 @@ use super::Plan;
 use crate::engine::{InstanceError, Runtime};
 use crate::model::{LifecycleResult, Summary, Unit};
 use crate::stats::summarize_rounds;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// One warm start: `Store::new` + WASI context + `InstancePre::instantiate`,
+/// timed; the instance is dropped after the clock stops.
+///
+/// # Errors
+///
+/// Fails when the instantiation fails.
+pub fn time_one(rt: &Runtime) -> Result<Duration, InstanceError> {
+    let t0 = Instant::now();
+    let live = rt.instantiate()?;
+    let elapsed = t0.elapsed();
+    drop(live);
+    Ok(elapsed)
+}
 
 /// Times `Store::new` + WASI context + `InstancePre::instantiate`. Dropping
 /// the store is outside the timed region.
@@ -21,11 +35,7 @@ pub fn warm_start(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<Summary,
         }
         let mut samples = Vec::with_capacity(plan.samples_per_round);
         for _ in 0..plan.samples_per_round {
-            let t0 = Instant::now();
-            let live = rt.instantiate()?;
-            let elapsed = t0.elapsed();
-            drop(live);
-            samples.push(elapsed.as_nanos() as f64);
+            samples.push(time_one(rt)?.as_nanos() as f64);
         }
         rounds.push(samples);
         tick();
@@ -42,7 +52,11 @@ pub fn warm_start(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<Summary,
 /// # Errors
 ///
 /// Fails when an instantiation fails or `run` traps.
-pub fn lifecycle(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<LifecycleResult, InstanceError> {
+pub fn lifecycle(
+    rt: &Runtime,
+    plan: &Plan,
+    tick: &dyn Fn(),
+) -> Result<LifecycleResult, InstanceError> {
     let mut totals = Vec::with_capacity(plan.rounds);
     let mut runs = Vec::with_capacity(plan.rounds);
     let mut drops = Vec::with_capacity(plan.rounds);

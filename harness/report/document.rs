@@ -47,7 +47,10 @@ fn config(r: &BenchmarkResult, a: Allocator) -> Option<&ConfigurationResult> {
 
 /// The measured WASM columns present in the result, production profile first.
 fn wasm_columns(r: &BenchmarkResult) -> Vec<&ConfigurationResult> {
-    Allocator::ALL.iter().filter_map(|&a| config(r, a)).collect()
+    Allocator::ALL
+        .iter()
+        .filter_map(|&a| config(r, a))
+        .collect()
 }
 
 fn column_name(c: &ConfigurationResult) -> String {
@@ -64,14 +67,24 @@ pub fn document(r: &BenchmarkResult) -> Document {
         Status::Complete => String::new(),
         Status::Partial => format!(
             " — PARTIAL: {}",
-            r.status_reason.as_deref().unwrap_or("some phases did not finish")
+            r.status_reason
+                .as_deref()
+                .unwrap_or("some phases did not finish")
         ),
     };
     let title = format!(
         "siteboss benchmark: {} ({} bytes) on {}{status}",
-        r.component.name, count(r.component.bytes), r.runner_id
+        r.component.name,
+        count(r.component.bytes),
+        r.runner_id
     );
-    let mut sections = vec![headline(r), total_memory(r), cold_warm(r), concurrency(r), throughput(r)];
+    let mut sections = vec![
+        headline(r),
+        total_memory(r),
+        cold_warm(r),
+        concurrency(r),
+        throughput(r),
+    ];
     if let Some(n) = native_section(r) {
         sections.push(n);
     }
@@ -80,14 +93,26 @@ pub fn document(r: &BenchmarkResult) -> Document {
     let skipped: Vec<String> = r
         .configurations
         .iter()
-        .flat_map(|c| c.skipped.iter().map(move |s| format!("{} / {}: {}", c.allocator, s.phase, s.reason)))
+        .flat_map(|c| {
+            c.skipped
+                .iter()
+                .map(move |s| format!("{} / {}: {}", c.allocator, s.phase, s.reason))
+        })
         .collect();
     if !skipped.is_empty() {
-        sections.push(Section { title: "Not measured".into(), lines: skipped, ..Default::default() });
+        sections.push(Section {
+            title: "Not measured".into(),
+            lines: skipped,
+            ..Default::default()
+        });
     }
     sections.push(Section {
         title: "Sources of cited figures".into(),
-        lines: SOURCES.iter().enumerate().map(|(i, s)| format!("[{}] {s}", i + 1)).collect(),
+        lines: SOURCES
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("[{}] {s}", i + 1))
+            .collect(),
         ..Default::default()
     });
     Document { title, sections }
@@ -98,17 +123,31 @@ fn headline(r: &BenchmarkResult) -> Section {
     let mut header = vec!["Metric".to_owned()];
     header.extend(cols.iter().map(|c| column_name(c)));
     header.extend(
-        ["Native process (measured)", "Page's WASM (cited)", "Docker (cited)", "Firecracker (cited)", "smolvm (cited)"]
-            .map(String::from),
+        [
+            "Native process (measured)",
+            "Page's WASM (cited)",
+            "Docker (cited)",
+            "Firecracker (cited)",
+            "smolvm (cited)",
+        ]
+        .map(String::from),
     );
     let native = r.native.as_ref();
     let mut rows = Vec::new();
-    let mut row = |name: &str, wasm: &dyn Fn(&ConfigurationResult) -> Option<String>, native: String, i: usize| {
+    let mut row = |name: &str,
+                   wasm: &dyn Fn(&ConfigurationResult) -> Option<String>,
+                   native: String,
+                   i: usize| {
         let mut cells = vec![name.to_owned()];
         cells.extend(cols.iter().map(|c| or_dash(wasm(c))));
         cells.push(native);
         let h = &HEADLINE[i];
-        cells.extend([cite(h.page_wasm), cite(h.docker), cite(h.firecracker), cite(h.smolvm)]);
+        cells.extend([
+            cite(h.page_wasm),
+            cite(h.docker),
+            cite(h.firecracker),
+            cite(h.smolvm),
+        ]);
         rows.push(cells);
     };
     row(
@@ -125,29 +164,42 @@ fn headline(r: &BenchmarkResult) -> Section {
     );
     row(
         "Max concurrent (here: reached on this host)",
-        &|c| c.density.as_ref().map(|d| format!("{} ({})", count(d.instances), d.limit.name())),
+        &|c| {
+            c.density
+                .as_ref()
+                .map(|d| format!("{} ({})", count(d.instances), d.limit.name()))
+        },
         "—".into(),
         2,
     );
     row(
         "Throughput (lifecycles/s, all cores)",
-        &|c| all_cores(c).and_then(|t| t.lifecycles.as_ref().or(Some(&t.instantiations))).map(median),
+        &|c| {
+            all_cores(c)
+                .and_then(|t| t.lifecycles.as_ref().or(Some(&t.instantiations)))
+                .map(median)
+        },
         "—".into(),
         3,
     );
-    row("Isolation model", &|_| Some("language sandbox (WASI)".into()), "OS process".into(), 4);
+    row(
+        "Isolation model",
+        &|_| Some("language sandbox (WASI)".into()),
+        "OS process".into(),
+        4,
+    );
     let mut lines = vec![
         "Measured columns are medians from this run; cited columns are the page's figures with their sources below, not measured here.".to_owned(),
     ];
-    if let (Some(p), Some(n)) = (config(r, Allocator::Pooling), native) {
-        if let Some(w) = &p.warm_start {
-            lines.push(format!(
-                "Warm start vs native process spawn, same run: {} faster ({} vs {}).",
-                ratio(n.spawn.median / w.median),
-                median(w),
-                median(&n.spawn)
-            ));
-        }
+    if let (Some(p), Some(n)) = (config(r, Allocator::Pooling), native)
+        && let Some(w) = &p.warm_start
+    {
+        lines.push(format!(
+            "Warm start vs native process spawn, same run: {} faster ({} vs {}).",
+            ratio(n.spawn.median / w.median),
+            median(w),
+            median(&n.spawn)
+        ));
     }
     for c in &cols {
         if let Some(d) = &c.density {
@@ -160,13 +212,20 @@ fn headline(r: &BenchmarkResult) -> Section {
             ));
         }
     }
-    Section { title: "Headline".into(), tables: vec![Table { header, rows }], lines }
+    Section {
+        title: "Headline".into(),
+        tables: vec![Table { header, rows }],
+        lines,
+    }
 }
 
 fn total_memory(r: &BenchmarkResult) -> Section {
     let cols = wasm_columns(r);
     let mut header = vec!["Instances".to_owned()];
-    header.extend(cols.iter().map(|c| format!("WASM {} total RSS", c.allocator)));
+    header.extend(
+        cols.iter()
+            .map(|c| format!("WASM {} total RSS", c.allocator)),
+    );
     header.extend(["Page's WASM (cited)", "Docker (cited)"].map(String::from));
     let mut ns: Vec<usize> = cols
         .iter()
@@ -206,7 +265,11 @@ fn total_memory(r: &BenchmarkResult) -> Section {
         }
     }
     lines.push("Each total is the resident memory of a fresh process holding N live instances that have each run once; the median over fresh processes.".into());
-    Section { title: "Total memory for N instances".into(), tables: vec![Table { header, rows }], lines }
+    Section {
+        title: "Total memory for N instances".into(),
+        tables: vec![Table { header, rows }],
+        lines,
+    }
 }
 
 fn cold_warm(r: &BenchmarkResult) -> Section {
@@ -215,33 +278,58 @@ fn cold_warm(r: &BenchmarkResult) -> Section {
     header.extend(cols.iter().map(|c| c.allocator.to_string()));
     header.push("Page (cited)".into());
     let mut rows = Vec::new();
-    let mut row = |name: &str, f: &dyn Fn(&ConfigurationResult) -> Option<&Summary>, cited: String| {
-        let mut cells = vec![name.to_owned()];
-        cells.extend(cols.iter().map(|c| or_dash(f(c).map(spread))));
-        cells.push(cited);
-        rows.push(cells);
-    };
+    let mut row =
+        |name: &str, f: &dyn Fn(&ConfigurationResult) -> Option<&Summary>, cited: String| {
+            let mut cells = vec![name.to_owned()];
+            cells.extend(cols.iter().map(|c| or_dash(f(c).map(spread))));
+            cells.push(cited);
+            rows.push(cells);
+        };
     row(
         "Cold start from .wasm: engine + compile + instantiate + run (fresh process)",
         &|c| c.cold_start.as_ref().map(|s| &s.in_process),
         cite(cited::PAGE_COLD_START),
     );
-    row("  engine", &|c| c.cold_start.as_ref().map(|s| &s.engine), "—".into());
-    row("  compile + link", &|c| c.cold_start.as_ref().map(|s| &s.load), "—".into());
-    row("  first instantiate", &|c| c.cold_start.as_ref().map(|s| &s.instantiate), "—".into());
-    row("  first run", &|c| c.cold_start.as_ref().and_then(|s| s.run.as_ref()), "—".into());
+    row(
+        "  engine",
+        &|c| c.cold_start.as_ref().map(|s| &s.engine),
+        "—".into(),
+    );
+    row(
+        "  compile + link",
+        &|c| c.cold_start.as_ref().map(|s| &s.load),
+        "—".into(),
+    );
+    row(
+        "  first instantiate",
+        &|c| c.cold_start.as_ref().map(|s| &s.instantiate),
+        "—".into(),
+    );
+    row(
+        "  first run",
+        &|c| c.cold_start.as_ref().and_then(|s| s.run.as_ref()),
+        "—".into(),
+    );
     row(
         "  whole process, spawn to exit",
         &|c| c.cold_start.as_ref().map(|s| &s.process),
         cite(cited::DOCKER_COLD_START) + " Docker",
     );
-    row("  repeated in one process", &|c| c.cold_start.as_ref().map(|s| &s.repeated_in_parent), "—".into());
+    row(
+        "  repeated in one process",
+        &|c| c.cold_start.as_ref().map(|s| &s.repeated_in_parent),
+        "—".into(),
+    );
     row(
         "Cold start from precompiled artifact (fresh process)",
         &|c| c.cold_start_precompiled.as_ref().map(|s| &s.in_process),
         "—".into(),
     );
-    row("  deserialize + link", &|c| c.cold_start_precompiled.as_ref().map(|s| &s.load), "—".into());
+    row(
+        "  deserialize + link",
+        &|c| c.cold_start_precompiled.as_ref().map(|s| &s.load),
+        "—".into(),
+    );
     row(
         "  whole process, spawn to exit",
         &|c| c.cold_start_precompiled.as_ref().map(|s| &s.process),
@@ -249,32 +337,63 @@ fn cold_warm(r: &BenchmarkResult) -> Section {
     );
     row(
         "  repeated in one process",
-        &|c| c.cold_start_precompiled.as_ref().map(|s| &s.repeated_in_parent),
+        &|c| {
+            c.cold_start_precompiled
+                .as_ref()
+                .map(|s| &s.repeated_in_parent)
+        },
         "—".into(),
     );
-    row("Warm start: instantiate (InstancePre, fresh Store + WASI)", &|c| c.warm_start.as_ref(), cite(cited::PAGE_WARM_START));
-    row("Request lifecycle: instantiate + run + drop", &|c| c.lifecycle.as_ref().map(|l| &l.total), "—".into());
-    row("  run alone", &|c| c.lifecycle.as_ref().map(|l| &l.run), "—".into());
-    row("  drop alone", &|c| c.lifecycle.as_ref().map(|l| &l.drop), "—".into());
+    row(
+        "Warm start: instantiate (InstancePre, fresh Store + WASI)",
+        &|c| c.warm_start.as_ref(),
+        cite(cited::PAGE_WARM_START),
+    );
+    row(
+        "Request lifecycle: instantiate + run + drop",
+        &|c| c.lifecycle.as_ref().map(|l| &l.total),
+        "—".into(),
+    );
+    row(
+        "  run alone",
+        &|c| c.lifecycle.as_ref().map(|l| &l.run),
+        "—".into(),
+    );
+    row(
+        "  drop alone",
+        &|c| c.lifecycle.as_ref().map(|l| &l.drop),
+        "—".into(),
+    );
     let mut lines = vec![
         "Cells: median [p25–p75] n=samples. Cold starts run in fresh child processes of this binary and are timed inside them; \"whole process\" adds process creation, as a host spawning a runtime would see it.".to_owned(),
     ];
     for c in &cols {
         if let Some(l) = &c.lifecycle {
-            lines.push(format!("{}: lifecycle p99 {}.", c.allocator, time(l.total.p99)));
+            lines.push(format!(
+                "{}: lifecycle p99 {}.",
+                c.allocator,
+                time(l.total.p99)
+            ));
         }
-        for (name, s) in [("warm start", c.warm_start.as_ref()), ("lifecycle", c.lifecycle.as_ref().map(|l| &l.total))] {
-            if let Some(s) = s {
-                if s.outliers > 0 {
-                    lines.push(format!(
+        for (name, s) in [
+            ("warm start", c.warm_start.as_ref()),
+            ("lifecycle", c.lifecycle.as_ref().map(|l| &l.total)),
+        ] {
+            if let Some(s) = s
+                && s.outliers > 0
+            {
+                lines.push(format!(
                         "{}: {} of {} {name} samples are outliers (modified z-score > 3.5); kept in every figure.",
                         c.allocator, s.outliers, s.n
                     ));
-                }
             }
         }
     }
-    Section { title: "Cold start vs warm start".into(), tables: vec![Table { header, rows }], lines }
+    Section {
+        title: "Cold start vs warm start".into(),
+        tables: vec![Table { header, rows }],
+        lines,
+    }
 }
 
 fn concurrency(r: &BenchmarkResult) -> Section {
@@ -289,13 +408,25 @@ fn concurrency(r: &BenchmarkResult) -> Section {
     };
     row("Live instances reached", &|d| count(d.instances));
     row("Stopped by", &|d| d.limit.name().to_owned());
-    row("Resident memory at the stop", &|d| bytes(d.rss_bytes as f64));
+    row("Resident memory at the stop", &|d| {
+        bytes(d.rss_bytes as f64)
+    });
     row("Memory mappings at the stop", &|d| count(d.mappings));
-    row("Memory per instance over the phase", &|d| bytes(d.bytes_per_instance));
-    row("Available RAM at the start", &|d| bytes(d.available_bytes as f64));
-    row("Machine estimate (available / per instance)", &|d| count(d.machine_estimate));
-    row("Time to create them", &|d| format!("{:.2} s", d.fill_seconds));
-    row("Time to tear them all down", &|d| format!("{:.2} s", d.teardown_seconds));
+    row("Memory per instance over the phase", &|d| {
+        bytes(d.bytes_per_instance)
+    });
+    row("Available RAM at the start", &|d| {
+        bytes(d.available_bytes as f64)
+    });
+    row("Machine estimate (available / per instance)", &|d| {
+        count(d.machine_estimate)
+    });
+    row("Time to create them", &|d| {
+        format!("{:.2} s", d.fill_seconds)
+    });
+    row("Time to tear them all down", &|d| {
+        format!("{:.2} s", d.teardown_seconds)
+    });
     let mut lines = Vec::new();
     for c in &cols {
         if let Some(d) = &c.density {
@@ -305,12 +436,24 @@ fn concurrency(r: &BenchmarkResult) -> Section {
             }
         }
     }
-    lines.push(format!("The page (cited): {}.", cite(cited::PAGE_CONCURRENT)));
-    Section { title: "Concurrent capacity".into(), tables: vec![Table { header, rows }], lines }
+    lines.push(format!(
+        "The page (cited): {}.",
+        cite(cited::PAGE_CONCURRENT)
+    ));
+    Section {
+        title: "Concurrent capacity".into(),
+        tables: vec![Table { header, rows }],
+        lines,
+    }
 }
 
 fn throughput(r: &BenchmarkResult) -> Section {
-    let mut header = vec!["Allocator".to_owned(), "Threads".into(), "Instantiations/s".into(), "Lifecycles/s".into()];
+    let mut header = vec![
+        "Allocator".to_owned(),
+        "Threads".into(),
+        "Instantiations/s".into(),
+        "Lifecycles/s".into(),
+    ];
     header.push("vs 1 thread".into());
     let mut rows = Vec::new();
     for c in wasm_columns(r) {
@@ -318,7 +461,9 @@ fn throughput(r: &BenchmarkResult) -> Section {
         for t in &c.throughput {
             let scale = match (one, t.threads) {
                 (Some(o), n) if n > 1 => {
-                    let pick = |x: &crate::model::ThroughputResult| x.lifecycles.as_ref().unwrap_or(&x.instantiations).median;
+                    let pick = |x: &crate::model::ThroughputResult| {
+                        x.lifecycles.as_ref().unwrap_or(&x.instantiations).median
+                    };
                     ratio(pick(t) / pick(o))
                 }
                 _ => "—".into(),
@@ -365,18 +510,29 @@ fn runner(r: &BenchmarkResult) -> Section {
             format!("runner id: {}", r.runner_id),
             format!("cpu: {} ({} cores available)", f.cpu_model, f.cores),
             format!("memory: {}", bytes(f.memory_bytes as f64)),
-            format!("os: {} ({} {}), kernel {}", f.os_version, f.os, f.arch, f.kernel),
+            format!(
+                "os: {} ({} {}), kernel {}",
+                f.os_version, f.os, f.arch, f.kernel
+            ),
             format!(
                 "vm.max_map_count: {}, vm.overcommit_memory: {}",
-                f.max_map_count.map(|v| v.to_string()).unwrap_or("unknown".into()),
-                f.overcommit_memory.map(|v| v.to_string()).unwrap_or("unknown".into())
+                f.max_map_count
+                    .map(|v| v.to_string())
+                    .unwrap_or("unknown".into()),
+                f.overcommit_memory
+                    .map(|v| v.to_string())
+                    .unwrap_or("unknown".into())
             ),
             format!(
                 "wasmtime {}, {}, siteboss {}{}",
                 f.wasmtime_version,
                 f.rustc_version,
                 f.siteboss_version,
-                if f.optimized { "" } else { " (UNOPTIMIZED debug build: figures are not representative)" }
+                if f.optimized {
+                    ""
+                } else {
+                    " (UNOPTIMIZED debug build: figures are not representative)"
+                }
             ),
         ],
         ..Default::default()
@@ -387,7 +543,11 @@ fn configuration(r: &BenchmarkResult) -> Section {
     let mut lines = vec![format!(
         "component: {}{}, {} bytes (the page measured a {} component [1]), fnv1a64 {}, precompiled artifact {} bytes, exports wasi:cli/run: {}",
         r.component.name,
-        r.component.path.as_ref().map(|p| format!(" ({p})")).unwrap_or_default(),
+        r.component
+            .path
+            .as_ref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default(),
         count(r.component.bytes),
         cited::PAGE_COMPONENT_BYTES.text,
         r.component.fnv1a64,
@@ -413,5 +573,9 @@ fn configuration(r: &BenchmarkResult) -> Section {
         lines.push(format!("[{}]", c.allocator));
         lines.extend(c.config.iter().map(|l| format!("  {l}")));
     }
-    Section { title: "Configuration".into(), lines, ..Default::default() }
+    Section {
+        title: "Configuration".into(),
+        lines,
+        ..Default::default()
+    }
 }

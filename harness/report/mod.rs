@@ -7,7 +7,7 @@ pub mod cited;
 mod document;
 pub mod format;
 
-pub use document::{document, Document, Section, Table};
+pub use document::{Document, Section, Table, document};
 
 use crate::model::BenchmarkResult;
 
@@ -92,14 +92,24 @@ fn text_table(t: &Table) -> String {
             .enumerate()
             .map(|(i, c)| {
                 let pad = width[i].saturating_sub(c.chars().count());
-                if i == 0 { format!("{c}{}", " ".repeat(pad)) } else { format!("{}{c}", " ".repeat(pad)) }
+                if i == 0 {
+                    format!("{c}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{c}", " ".repeat(pad))
+                }
             })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     };
     line(&t.header, &mut out);
-    out.push_str(&width.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push_str(
+        &width
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
     out.push('\n');
     for row in &t.rows {
         line(row, &mut out);
@@ -109,13 +119,23 @@ fn text_table(t: &Table) -> String {
 
 fn markdown_table(t: &Table) -> String {
     let esc = |s: &String| s.replace('|', "\\|");
-    let mut out = format!("| {} |\n", t.header.iter().map(esc).collect::<Vec<_>>().join(" | "));
+    let mut out = format!(
+        "| {} |\n",
+        t.header.iter().map(esc).collect::<Vec<_>>().join(" | ")
+    );
     out.push_str(&format!(
         "|{}\n",
-        t.header.iter().enumerate().map(|(i, _)| if i == 0 { "---|" } else { "---:|" }).collect::<String>()
+        t.header
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+            .collect::<String>()
     ));
     for row in &t.rows {
-        out.push_str(&format!("| {} |\n", row.iter().map(esc).collect::<Vec<_>>().join(" | ")));
+        out.push_str(&format!(
+            "| {} |\n",
+            row.iter().map(esc).collect::<Vec<_>>().join(" | ")
+        ));
     }
     out
 }

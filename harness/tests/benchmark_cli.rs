@@ -1,0 +1,166 @@
+//! `siteboss benchmark --quick --json` on the real embedded component: the
+//! schema, and the invariants a user would notice.
+
+use siteboss::model::{BenchmarkResult, Limit, SCHEMA_NAME, SCHEMA_VERSION, Status, Summary};
+use std::process::Command;
+
+fn positive(name: &str, s: &Summary) {
+    assert!(s.n > 0, "{name}: no samples");
+    for (what, v) in [
+        ("median", s.median),
+        ("p25", s.p25),
+        ("p75", s.p75),
+        ("min", s.min),
+        ("max", s.max),
+    ] {
+        assert!(v.is_finite() && v > 0.0, "{name}: {what} = {v}");
+    }
+    assert!(
+        s.min <= s.p25 && s.p25 <= s.median && s.median <= s.p75 && s.p75 <= s.max,
+        "{name}: {s:?}"
+    );
+}
+
+#[test]
+fn quick_json_run_is_complete_and_sane() {
+    let out = Command::new(env!("CARGO_BIN_EXE_siteboss"))
+        .args(["benchmark", "--quick", "--json", "--max-instances", "5000"])
+        .output()
+        .expect("siteboss runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}; stderr: {stderr}",
+        out.status
+    );
+    let raw: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is JSON and nothing else");
+    for key in [
+        "schema",
+        "schema_version",
+        "status",
+        "runner",
+        "runner_id",
+        "component",
+        "settings",
+        "native",
+        "configurations",
+    ] {
+        assert!(raw.get(key).is_some(), "missing top-level key {key}");
+    }
+    let r: BenchmarkResult = serde_json::from_value(raw).expect("the documented schema");
+    assert_eq!(r.schema, SCHEMA_NAME);
+    assert_eq!(r.schema_version, SCHEMA_VERSION);
+    assert_eq!(r.status, Status::Complete, "{:?}", r.status_reason);
+    assert!(!r.runner.cpu_model.is_empty() && r.runner.cores > 0 && r.runner.memory_bytes > 0);
+    assert!(
+        r.runner.wasmtime_version.starts_with("48."),
+        "{}",
+        r.runner.wasmtime_version
+    );
+    assert!(r.settings.quick);
+    assert_eq!(
+        r.component.bytes as usize,
+        siteboss::component::EMBEDDED_HELLO.len()
+    );
+
+    let native = r
+        .native
+        .as_ref()
+        .expect("the native process is measured in the same run");
+    positive("native spawn", &native.spawn);
+    positive("native rss", &native.rss);
+
+    assert_eq!(r.configurations.len(), 2, "both allocators by default");
+    for c in &r.configurations {
+        let a = c.allocator;
+        assert!(c.skipped.is_empty(), "{a}: skipped {:?}", c.skipped);
+        assert!(!c.config.is_empty(), "{a}: the configuration is printed");
+        for (name, cold) in [
+            ("cold", c.cold_start.as_ref()),
+            ("cold precompiled", c.cold_start_precompiled.as_ref()),
+        ] {
+            let cold = cold.unwrap_or_else(|| panic!("{a}: {name} missing"));
+            positive(name, &cold.in_process);
+            positive(name, &cold.process);
+            assert!(
+                cold.process.median > cold.in_process.median,
+                "{a}: a whole process takes longer than its inside"
+            );
+        }
+        positive("warm", c.warm_start.as_ref().expect("warm start"));
+        let life = c.lifecycle.as_ref().expect("lifecycle");
+        positive("lifecycle", &life.total);
+        assert!(life.total.rounds.len() >= 3, "judgeable rounds are kept");
+
+        let mem = c.memory.as_ref().expect("memory");
+        positive("runtime rss", &mem.runtime_rss);
+        positive("per instance", &mem.per_instance);
+        let ns: Vec<usize> = mem.points.iter().map(|p| p.instances).collect();
+        assert_eq!(ns, vec![1, 10, 100, 1000], "{a}: one row per N of the page");
+        for w in mem.points.windows(2) {
+            assert!(
+                w[1].rss.median >= w[0].rss.median,
+                "{a}: total memory must not fall as N grows: {w:?}"
+            );
+        }
+
+        let d = c.density.as_ref().expect("density");
+        assert!(d.instances > 0);
+        assert!(!d.detail.is_empty(), "{a}: the limit is explained");
+        if a == siteboss::model::Allocator::Pooling {
+            assert_eq!(d.limit, Limit::MaxInstances, "{a}: {}", d.detail);
+            assert_eq!(d.instances, 5000);
+        } else {
+            assert!(
+                matches!(d.limit, Limit::MaxInstances | Limit::MapCount),
+                "{a}: {:?}",
+                d.limit
+            );
+        }
+        assert!(d.rss_bytes > 0 && d.bytes_per_instance > 0.0 && d.machine_estimate > 0);
+
+        assert_eq!(c.throughput.iter().map(|t| t.threads).min(), Some(1));
+        for t in &c.throughput {
+            positive("instantiations/s", &t.instantiations);
+            positive("lifecycles/s", t.lifecycles.as_ref().expect("lifecycles/s"));
+        }
+    }
+}
+
+#[test]
+fn markdown_and_terminal_reports_mark_cited_figures() {
+    // Render a real quick result without re-running: parse the JSON of a tiny run.
+    let out = Command::new(env!("CARGO_BIN_EXE_siteboss"))
+        .args([
+            "benchmark",
+            "--quick",
+            "--allocator",
+            "pooling",
+            "--markdown",
+            "--max-instances",
+            "1000",
+            "--no-native",
+        ])
+        .output()
+        .expect("siteboss runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.starts_with("## siteboss benchmark"), "{md}");
+    assert!(md.contains("| Docker (cited) |"), "{md}");
+    assert!(
+        md.contains("~100 ms [2]"),
+        "cited figures carry their footnote"
+    );
+    assert!(
+        md.contains("[2] Docker, as the page cites it"),
+        "footnotes list the sources"
+    );
+    assert!(md.contains("### Total memory for N instances"));
+    assert!(md.contains("### Concurrent capacity"));
+    assert!(md.contains("### Runner"));
+}

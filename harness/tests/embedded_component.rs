@@ -1,0 +1,63 @@
+//! The embedded component is a valid WASI 0.2 component that prints exactly
+//! `Hello, world!\n`, under both allocators; so is its standard packaging.
+
+use siteboss::component::ComponentSource;
+use siteboss::engine::{Runtime, RuntimeOptions};
+use siteboss::model::Allocator;
+use std::path::Path;
+
+fn run_once(source: &ComponentSource, allocator: Allocator) -> (Vec<u8>, Vec<u8>) {
+    let options = RuntimeOptions::new(allocator);
+    let (footprint, run_error) =
+        Runtime::probe(source, &options).expect("the component compiles and links");
+    assert!(run_error.is_none(), "run failed: {run_error:?}");
+    assert!(footprint.has_run, "it exports wasi:cli/run");
+    let rt = Runtime::compile(source, &options, footprint).expect("the runtime builds");
+    let mut live = rt.instantiate().expect("it instantiates");
+    rt.run(&mut live).expect("run returns ok");
+    let host = live.store.data();
+    (host.stdout.contents(), host.stderr.contents())
+}
+
+#[test]
+fn the_embedded_component_prints_exactly_hello_world() {
+    let source = ComponentSource::embedded();
+    for allocator in Allocator::ALL {
+        let (stdout, stderr) = run_once(&source, allocator);
+        assert_eq!(
+            String::from_utf8_lossy(&stdout),
+            "Hello, world!\n",
+            "{allocator}"
+        );
+        assert!(stderr.is_empty(), "{allocator}: stderr {stderr:?}");
+    }
+}
+
+#[test]
+fn the_standard_packaging_prints_the_same() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/hello-wit-component.wasm");
+    let source = ComponentSource::from_path(&path).unwrap();
+    let (stdout, _) = run_once(&source, Allocator::Pooling);
+    assert_eq!(stdout, b"Hello, world!\n");
+}
+
+#[test]
+fn the_embedded_bytes_are_the_committed_file() {
+    let committed =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/hello.wasm")).unwrap();
+    assert_eq!(committed, siteboss::component::EMBEDDED_HELLO);
+}
+
+#[test]
+fn every_instance_runs_in_a_fresh_sandbox() {
+    // Two lifecycles on one runtime: each instance's stdout holds only its own line.
+    let source = ComponentSource::embedded();
+    let options = RuntimeOptions::new(Allocator::Pooling);
+    let (footprint, _) = Runtime::probe(&source, &options).unwrap();
+    let rt = Runtime::compile(&source, &options, footprint).unwrap();
+    for _ in 0..3 {
+        let mut live = rt.instantiate().unwrap();
+        rt.run(&mut live).unwrap();
+        assert_eq!(live.store.data().stdout.contents(), b"Hello, world!\n");
+    }
+}
