@@ -31,12 +31,46 @@ pub enum Command {
     /// Exit codes: 0 measured; 2 could not run; 130 or 143 interrupted by
     /// SIGINT or SIGTERM (what was measured is still written, marked partial).
     Benchmark(BenchmarkArgs),
+    /// Compare result files of a base and a head build, metric by metric.
+    ///
+    /// Give the files written by `siteboss benchmark --json` as BASE HEAD
+    /// pairs, in the order they were measured: `compare base.json head.json`,
+    /// or interleaved rounds `compare b1.json h1.json b2.json h2.json ...`.
+    /// With three or more pairs each pair gives one head/base ratio (drift
+    /// cancels within a pair); with fewer, the rounds inside the files are
+    /// resampled. Each metric gets its ratio, a 95% confidence interval and a
+    /// verdict from the gate's tolerance file and judging code.
+    ///
+    /// Exit codes: 0 no regression; 1 a regression beyond tolerance; 2 bad
+    /// input (missing file, another schema version, files of different
+    /// components or settings), with a one-line reason.
+    Compare(CompareArgs),
     /// Internal: runs one child-process phase. Not for direct use.
     #[command(name = "__child", hide = true)]
     Child {
         /// The request file.
         request: PathBuf,
     },
+}
+
+/// Options of `siteboss compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Result files as BASE HEAD [BASE HEAD ...].
+    #[arg(value_name = "FILE", required = true, num_args = 2..)]
+    pub files: Vec<PathBuf>,
+
+    /// Write Markdown instead of a terminal table.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+
+    /// Write the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The tolerance file. [default: the copy of baselines/tolerances.toml built into siteboss]
+    #[arg(long, value_name = "PATH")]
+    pub tolerances: Option<PathBuf>,
 }
 
 /// Which allocators to measure.

@@ -45,30 +45,7 @@ pub fn compare(baseline: f64, rounds: &[f64], tolerance: &Tolerance) -> Comparis
     let ci = bootstrap_median_ci(rounds, CONFIDENCE);
     let ratio = med / baseline;
     let ratio_ci = (ci.0 / baseline, ci.1 / baseline);
-    let t = tolerance.relative;
-    let floor = tolerance.absolute_floor.unwrap_or(0.0);
-    // The end of the interval most favourable to the code under test: a
-    // regression must hold even there.
-    let (favourable, favourable_ratio) = match tolerance.direction {
-        Direction::LowerIsBetter => (ci.0, ratio_ci.0),
-        Direction::HigherIsBetter => (ci.1, ratio_ci.1),
-    };
-    let beyond_floor = |v: f64| (v - baseline).abs() > floor;
-    let verdict = match tolerance.direction {
-        Direction::LowerIsBetter if favourable_ratio > 1.0 + t && beyond_floor(favourable) => {
-            Verdict::Regression
-        }
-        Direction::HigherIsBetter if favourable_ratio < 1.0 - t && beyond_floor(favourable) => {
-            Verdict::Regression
-        }
-        Direction::LowerIsBetter if ratio_ci.1 < 1.0 - t && beyond_floor(ci.1) => {
-            Verdict::Improvement
-        }
-        Direction::HigherIsBetter if ratio_ci.0 > 1.0 + t && beyond_floor(ci.0) => {
-            Verdict::Improvement
-        }
-        _ => Verdict::Pass,
-    };
+    let verdict = decide(baseline, ci, tolerance);
     Comparison {
         metric,
         baseline,
@@ -79,6 +56,28 @@ pub fn compare(baseline: f64, rounds: &[f64], tolerance: &Tolerance) -> Comparis
         rounds: rounds.len(),
         tolerance: *tolerance,
         verdict,
+    }
+}
+
+/// The verdict for a measured value whose 95% interval is `ci` (in the
+/// metric's unit), against `baseline`.
+///
+/// A regression needs the interval's end most favourable to the code under
+/// test to be worse than the tolerance allows *and* further from the baseline
+/// than the absolute floor; an improvement needs the least favourable end
+/// better than the tolerance in the other direction. Exactly at the tolerance
+/// is not a regression. The gate and `siteboss compare` both decide here.
+pub fn decide(baseline: f64, ci: (f64, f64), tolerance: &Tolerance) -> Verdict {
+    let t = tolerance.relative;
+    let floor = tolerance.absolute_floor.unwrap_or(0.0);
+    let (lo, hi) = (ci.0 / baseline, ci.1 / baseline);
+    let beyond_floor = |v: f64| (v - baseline).abs() > floor;
+    match tolerance.direction {
+        Direction::LowerIsBetter if lo > 1.0 + t && beyond_floor(ci.0) => Verdict::Regression,
+        Direction::HigherIsBetter if hi < 1.0 - t && beyond_floor(ci.1) => Verdict::Regression,
+        Direction::LowerIsBetter if hi < 1.0 - t && beyond_floor(ci.1) => Verdict::Improvement,
+        Direction::HigherIsBetter if lo > 1.0 + t && beyond_floor(ci.0) => Verdict::Improvement,
+        _ => Verdict::Pass,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod benchmark;
 pub mod capture;
 pub mod cli;
+pub mod compare;
 pub mod component;
 pub mod engine;
 pub mod fingerprint;

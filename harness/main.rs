@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use siteboss::benchmark::{self, BenchmarkOptions};
-use siteboss::cli::{BenchmarkArgs, Cli, Command};
+use siteboss::cli::{BenchmarkArgs, Cli, Command, CompareArgs};
 use siteboss::model::{BenchmarkResult, Status};
 use siteboss::progress::Progress;
 use siteboss::report::{Exporter, Json, Markdown, Terminal};
@@ -24,6 +24,13 @@ fn main() -> ExitCode {
         Command::Child { request } => {
             ExitCode::from(siteboss::measure::child::serve(&request) as u8)
         }
+        Command::Compare(args) => match run_compare(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("Error: {}", format!("{e:#}").replace('\n', " "));
+                ExitCode::from(2)
+            }
+        },
         Command::Benchmark(args) => match run_benchmark(&args) {
             Ok(code) => code,
             Err(e) => {
@@ -107,6 +114,24 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
             ExitCode::from((128 + sig) as u8)
         }
         _ => ExitCode::SUCCESS,
+    })
+}
+
+fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let results = siteboss::compare::load(&args.files)?;
+    let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
+    let report = siteboss::compare::compare(&results, &tolerances);
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        siteboss::compare::render(&report, args.markdown)
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    Ok(if report.regressions().next().is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

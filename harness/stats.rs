@@ -136,6 +136,33 @@ pub fn bootstrap_median_ci(xs: &[f64], confidence: f64) -> (f64, f64) {
     )
 }
 
+/// The percentile-bootstrap interval of `median(head) / median(base)`, each
+/// resampled independently, at `confidence`.
+///
+/// (NaN, NaN) when either side is empty.
+pub fn bootstrap_ratio_ci(base: &[f64], head: &[f64], confidence: f64) -> (f64, f64) {
+    if base.is_empty() || head.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    const RESAMPLES: usize = 4000;
+    let mut rng = SplitMix64(0x0c0f_fee5);
+    let mut draw = |xs: &[f64], buf: &mut Vec<f64>| {
+        buf.clear();
+        buf.extend((0..xs.len()).map(|_| xs[(rng.next() % xs.len() as u64) as usize]));
+        median(buf)
+    };
+    let (mut b, mut h) = (Vec::new(), Vec::new());
+    let mut ratios: Vec<f64> = (0..RESAMPLES)
+        .map(|_| draw(head, &mut h) / draw(base, &mut b))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let tail = (1.0 - confidence) / 2.0;
+    (
+        quantile_sorted(&ratios, tail),
+        quantile_sorted(&ratios, 1.0 - tail),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +217,16 @@ mod tests {
         assert!((slope(&pts) - 12_288.0).abs() < 1e-6);
         assert!(slope(&[(1.0, 2.0)]).is_nan());
         assert!(slope(&[(1.0, 2.0), (1.0, 3.0)]).is_nan());
+    }
+
+    #[test]
+    fn ratio_interval_brackets_the_ratio_of_medians() {
+        let base = [100.0, 101.0, 99.0, 100.5, 99.5];
+        let head = [130.0, 131.0, 129.0, 130.5, 129.5];
+        let (lo, hi) = bootstrap_ratio_ci(&base, &head, 0.95);
+        assert!(lo <= 1.30 && 1.30 <= hi, "({lo}, {hi})");
+        assert!(lo > 1.25 && hi < 1.35, "({lo}, {hi})");
+        assert!(bootstrap_ratio_ci(&[], &head, 0.95).0.is_nan());
     }
 
     #[test]

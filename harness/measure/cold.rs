@@ -6,7 +6,7 @@ use super::{Plan, Subject};
 use crate::component::ComponentSource;
 use crate::engine::{Footprint, Load, Runtime, RuntimeOptions, new_engine};
 use crate::model::{ColdStartResult, Unit};
-use crate::stats::summarize;
+use crate::stats::{summarize, summarize_per_round};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -145,8 +145,9 @@ pub fn cold_start(
             .total as f64,
         );
     }
+    // Each fresh process is an independent round: keep them for judging.
     let part = |f: fn(&ColdReply) -> u64| {
-        summarize(
+        summarize_per_round(
             &replies.iter().map(|r| f(r) as f64).collect::<Vec<_>>(),
             Unit::Nanoseconds,
         )

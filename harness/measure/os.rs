@@ -244,3 +244,48 @@ mod watchdog {
         }
     }
 }
+
+/// Restores the thread's previous CPU affinity when dropped.
+pub struct Pinned {
+    previous: Option<libc::cpu_set_t>,
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        if let Some(set) = self.previous.take() {
+            // SAFETY: `set` is a valid cpu_set_t read by sched_getaffinity.
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        }
+    }
+}
+
+/// Pins the calling thread to the highest-numbered CPU it may run on, until
+/// the returned guard is dropped.
+///
+/// Single-threaded phases are timed on one CPU so the scheduler cannot move
+/// them (and their warm caches) mid-round; the last CPU because device
+/// interrupts usually land on CPU 0. When pinning is not possible this does
+/// nothing.
+pub fn pin_to_last_cpu() -> Pinned {
+    // SAFETY: all-zero is a valid (empty) cpu_set_t; the calls fill or read it.
+    unsafe {
+        let mut current: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut current) != 0 {
+            return Pinned { previous: None };
+        }
+        let Some(last) = (0..libc::CPU_SETSIZE as usize)
+            .rev()
+            .find(|&c| libc::CPU_ISSET(c, &current))
+        else {
+            return Pinned { previous: None };
+        };
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(last, &mut one);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+            return Pinned { previous: None };
+        }
+        Pinned {
+            previous: Some(current),
+        }
+    }
+}

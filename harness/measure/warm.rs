@@ -1,5 +1,6 @@
 //! Warm start (instantiate through `InstancePre` with a fresh store) and a
-//! request's full lifecycle (instantiate, run, drop).
+//! request's full lifecycle (instantiate, run, drop), each timed on one
+//! pinned CPU (see [`super::os::pin_to_last_cpu`]).
 
 use super::Plan;
 use crate::engine::{InstanceError, Runtime};
@@ -28,6 +29,7 @@ pub fn time_one(rt: &Runtime) -> Result<Duration, InstanceError> {
 ///
 /// Fails when an instantiation fails.
 pub fn warm_start(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<Summary, InstanceError> {
+    let _pinned = super::os::pin_to_last_cpu();
     let mut rounds = Vec::with_capacity(plan.rounds);
     for _ in 0..plan.rounds {
         for _ in 0..plan.warmup {
@@ -57,6 +59,7 @@ pub fn lifecycle(
     plan: &Plan,
     tick: &dyn Fn(),
 ) -> Result<LifecycleResult, InstanceError> {
+    let _pinned = super::os::pin_to_last_cpu();
     let mut totals = Vec::with_capacity(plan.rounds);
     let mut runs = Vec::with_capacity(plan.rounds);
     let mut drops = Vec::with_capacity(plan.rounds);

@@ -77,7 +77,8 @@ impl Exporter for Markdown {
     }
 }
 
-fn text_table(t: &Table) -> String {
+/// A table as aligned plain text: first column left, the rest right.
+pub fn text_table(t: &Table) -> String {
     let cols = t.header.len();
     let mut width = vec![0usize; cols];
     for row in std::iter::once(&t.header).chain(&t.rows) {
@@ -117,7 +118,8 @@ fn text_table(t: &Table) -> String {
     out
 }
 
-fn markdown_table(t: &Table) -> String {
+/// A table as a GitHub-flavoured Markdown table.
+pub fn markdown_table(t: &Table) -> String {
     let esc = |s: &String| s.replace('|', "\\|");
     let mut out = format!(
         "| {} |\n",

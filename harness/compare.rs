@@ -1,0 +1,472 @@
+//! `siteboss compare`: result files of a base and a head build, judged metric
+//! by metric with the gate's tolerance file and the gate's [`decide`].
+//!
+//! Files are given as `BASE HEAD [BASE HEAD ...]`: runs interleaved on one
+//! machine, so that each head run sits next to a base run. With three or more
+//! pairs every pair gives one head/base ratio and the verdict is on the median
+//! of those ratios (drift over the whole session cancels within each pair).
+//! With fewer pairs the per-round medians inside the files are resampled.
+
+use crate::judge::{CONFIDENCE, MIN_ROUNDS, decide};
+use crate::model::{
+    Allocator, BenchmarkResult, ConfigurationResult, Metric, SCHEMA_NAME, SCHEMA_VERSION, Status,
+    Summary, Tolerance, Verdict,
+};
+use crate::report::format::value;
+use crate::stats::{bootstrap_median_ci, bootstrap_ratio_ci, median};
+use crate::tolerance::Tolerances;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The `schema` field of `siteboss compare --json`.
+pub const COMPARE_SCHEMA: &str = "siteboss-compare";
+
+/// Why the inputs cannot be compared. Each is one line naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// Not an even number of files, or fewer than two.
+    #[error("give result files as BASE HEAD pairs (BASE HEAD [BASE HEAD ...]); got {0} file(s)")]
+    NotPairs(usize),
+    /// A file does not exist.
+    #[error("{0}: no such file")]
+    Missing(PathBuf),
+    /// A file cannot be read.
+    #[error("{path}: cannot be read: {source}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A file is not a result file.
+    #[error("{path}: is not a siteboss benchmark result: {problem}")]
+    NotResult {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A file has another schema version.
+    #[error("{path}: has schema_version {found}; this siteboss reads version {SCHEMA_VERSION}")]
+    SchemaVersion {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+    },
+    /// A file is partial.
+    #[error("{path}: is partial ({reason}); compare complete runs only")]
+    Partial {
+        /// The file.
+        path: PathBuf,
+        /// Why it is partial.
+        reason: String,
+    },
+    /// Two files measured different components.
+    #[error(
+        "{path}: measured component {found}, but {first} measured {expected}; compare runs of one component"
+    )]
+    DifferentComponent {
+        /// The file that differs.
+        path: PathBuf,
+        /// The first file.
+        first: PathBuf,
+        /// The first file's component.
+        expected: String,
+        /// This file's component.
+        found: String,
+    },
+    /// Two files used different settings or allocators.
+    #[error(
+        "{path}: was run with different settings from {first} ({what}); compare runs made with the same options"
+    )]
+    DifferentSettings {
+        /// The file that differs.
+        path: PathBuf,
+        /// The first file.
+        first: PathBuf,
+        /// What differs.
+        what: String,
+    },
+}
+
+/// One metric of one allocator, base against head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// The allocator.
+    pub allocator: Allocator,
+    /// The metric.
+    pub metric: Metric,
+    /// The base median (over pairs, or over the base files' rounds).
+    pub base: f64,
+    /// The head median.
+    pub head: f64,
+    /// head / base.
+    pub ratio: f64,
+    /// Its 95% confidence interval.
+    pub ratio_ci: (f64, f64),
+    /// The tolerance applied.
+    pub tolerance: Tolerance,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Always `siteboss-compare`.
+    pub schema: String,
+    /// Always 1.
+    pub schema_version: u32,
+    /// How many BASE HEAD pairs.
+    pub pairs: usize,
+    /// Whether ratios were taken pair by pair (3 or more pairs).
+    pub paired: bool,
+    /// The component compared.
+    pub component: String,
+    /// One row per allocator and metric present in every file.
+    pub rows: Vec<Row>,
+    /// Things a reader should know (configuration differences, metrics left out).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// Rows whose enforced regression should fail a check.
+    pub fn regressions(&self) -> impl Iterator<Item = &Row> {
+        self.rows
+            .iter()
+            .filter(|r| r.verdict == Verdict::Regression && r.tolerance.enforce)
+    }
+}
+
+/// Reads the files and checks that they can be compared.
+///
+/// # Errors
+///
+/// A [`CompareError`] naming the file for an odd count, a missing, unreadable,
+/// non-result, other-version or partial file, or files of different
+/// components, settings or allocators.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<BenchmarkResult>, CompareError> {
+    if paths.len() < 2 || paths.len() % 2 != 0 {
+        return Err(CompareError::NotPairs(paths.len()));
+    }
+    let mut out: Vec<BenchmarkResult> = Vec::with_capacity(paths.len());
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => CompareError::Missing(path.clone()),
+            _ => CompareError::Unreadable {
+                path: path.clone(),
+                source,
+            },
+        })?;
+        let raw: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| CompareError::NotResult {
+                path: path.clone(),
+                problem: format!("not JSON ({e})"),
+            })?;
+        if raw.get("schema").and_then(|s| s.as_str()) != Some(SCHEMA_NAME) {
+            return Err(CompareError::NotResult {
+                path: path.clone(),
+                problem: format!("its \"schema\" is not \"{SCHEMA_NAME}\""),
+            });
+        }
+        let version = raw
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if version != u64::from(SCHEMA_VERSION) {
+            return Err(CompareError::SchemaVersion {
+                path: path.clone(),
+                found: version as u32,
+            });
+        }
+        let r: BenchmarkResult =
+            serde_json::from_value(raw).map_err(|e| CompareError::NotResult {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
+        if r.status == Status::Partial {
+            return Err(CompareError::Partial {
+                path: path.clone(),
+                reason: r
+                    .status_reason
+                    .clone()
+                    .unwrap_or_else(|| "not finished".into()),
+            });
+        }
+        if let Some(first) = out.first() {
+            if r.component.fnv1a64 != first.component.fnv1a64 {
+                return Err(CompareError::DifferentComponent {
+                    path: path.clone(),
+                    first: paths[0].clone(),
+                    expected: format!("{} ({})", first.component.name, first.component.fnv1a64),
+                    found: format!("{} ({})", r.component.name, r.component.fnv1a64),
+                });
+            }
+            let what = if r.settings != first.settings {
+                Some("sample counts or limits, such as --quick".to_owned())
+            } else if allocators(&r) != allocators(first) {
+                Some(format!(
+                    "allocators {:?} vs {:?}",
+                    allocators(&r),
+                    allocators(first)
+                ))
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(CompareError::DifferentSettings {
+                    path: path.clone(),
+                    first: paths[0].clone(),
+                    what,
+                });
+            }
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+fn allocators(r: &BenchmarkResult) -> Vec<Allocator> {
+    r.configurations.iter().map(|c| c.allocator).collect()
+}
+
+/// The summary of `metric` in one configuration, if measured.
+pub fn metric_summary(c: &ConfigurationResult, metric: Metric) -> Option<&Summary> {
+    match metric {
+        Metric::WarmStart => c.warm_start.as_ref(),
+        Metric::Lifecycle => c.lifecycle.as_ref().map(|l| &l.total),
+        Metric::Throughput => c
+            .throughput
+            .iter()
+            .max_by_key(|t| t.threads)
+            .map(|t| t.lifecycles.as_ref().unwrap_or(&t.instantiations)),
+        Metric::MemoryPerInstance => c.memory.as_ref().map(|m| &m.per_instance),
+        Metric::ColdStart => c.cold_start.as_ref().map(|s| &s.in_process),
+        Metric::ColdStartPrecompiled => c.cold_start_precompiled.as_ref().map(|s| &s.in_process),
+    }
+}
+
+/// Compares loaded results (`BASE HEAD` pairs, in order). Pure.
+pub fn compare(results: &[BenchmarkResult], tolerances: &Tolerances) -> Report {
+    let pairs = results.len() / 2;
+    let paired = pairs >= MIN_ROUNDS;
+    let (bases, heads): (Vec<_>, Vec<_>) = results.chunks(2).map(|p| (&p[0], &p[1])).unzip();
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for allocator in Allocator::ALL {
+        let config = |r: &BenchmarkResult| {
+            r.configurations
+                .iter()
+                .find(|c| c.allocator == allocator)
+                .cloned()
+        };
+        let (Some(b0), Some(h0)) = (config(bases[0]), config(heads[0])) else {
+            continue;
+        };
+        if b0.config != h0.config {
+            notes.push(format!(
+                "{allocator}: the head's Wasmtime configuration differs from the base's"
+            ));
+        }
+        for metric in Metric::ALL {
+            let Some(tolerance) = tolerances.get(metric).copied() else {
+                continue;
+            };
+            let take = |rs: &[&BenchmarkResult]| -> Option<Vec<Summary>> {
+                rs.iter()
+                    .map(|r| config(r).and_then(|c| metric_summary(&c, metric).cloned()))
+                    .collect()
+            };
+            let (Some(b), Some(h)) = (take(&bases), take(&heads)) else {
+                notes.push(format!("{allocator} {metric}: not in every file; left out"));
+                continue;
+            };
+            rows.push(row(allocator, metric, &b, &h, paired, tolerance));
+        }
+    }
+    Report {
+        schema: COMPARE_SCHEMA.into(),
+        schema_version: 1,
+        pairs,
+        paired,
+        component: results
+            .first()
+            .map(|r| r.component.name.clone())
+            .unwrap_or_default(),
+        rows,
+        notes,
+    }
+}
+
+fn row(
+    allocator: Allocator,
+    metric: Metric,
+    base: &[Summary],
+    head: &[Summary],
+    paired: bool,
+    tolerance: Tolerance,
+) -> Row {
+    let medians = |s: &[Summary]| s.iter().map(|x| x.median).collect::<Vec<_>>();
+    let (base_m, head_m) = (median(&medians(base)), median(&medians(head)));
+    let (ratio, ratio_ci, n) = if paired {
+        let ratios: Vec<f64> = base
+            .iter()
+            .zip(head)
+            .map(|(b, h)| h.median / b.median)
+            .collect();
+        (
+            median(&ratios),
+            bootstrap_median_ci(&ratios, CONFIDENCE),
+            ratios.len(),
+        )
+    } else {
+        let rounds = |s: &[Summary]| {
+            s.iter()
+                .flat_map(|x| x.rounds.iter().copied())
+                .collect::<Vec<_>>()
+        };
+        let (b, h) = (rounds(base), rounds(head));
+        (
+            head_m / base_m,
+            bootstrap_ratio_ci(&b, &h, CONFIDENCE),
+            b.len().min(h.len()),
+        )
+    };
+    let verdict =
+        if !(base_m.is_finite() && base_m > 0.0 && ratio.is_finite() && ratio_ci.0.is_finite()) {
+            Verdict::Invalid {
+                reason: "a value is missing or not a positive number".into(),
+            }
+        } else if n < MIN_ROUNDS {
+            Verdict::Invalid {
+                reason: format!(
+                    "{n} round(s) or pair(s); at least {MIN_ROUNDS} are needed to judge"
+                ),
+            }
+        } else {
+            decide(
+                base_m,
+                (ratio_ci.0 * base_m, ratio_ci.1 * base_m),
+                &tolerance,
+            )
+        };
+    Row {
+        allocator,
+        metric,
+        base: base_m,
+        head: head_m,
+        ratio,
+        ratio_ci,
+        tolerance,
+        verdict,
+    }
+}
+
+/// The report as aligned text (`markdown = false`) or a Markdown table.
+pub fn render(report: &Report, markdown: bool) -> String {
+    let header = [
+        "Allocator",
+        "Metric",
+        "Base",
+        "Head",
+        "Ratio",
+        "95% CI",
+        "Tolerance",
+        "Verdict",
+    ];
+    let rows: Vec<Vec<String>> = report
+        .rows
+        .iter()
+        .map(|r| {
+            let unit = r.metric.unit();
+            let sign = match r.metric.direction() {
+                crate::model::Direction::LowerIsBetter => "+",
+                crate::model::Direction::HigherIsBetter => "−",
+            };
+            vec![
+                r.allocator.to_string(),
+                r.metric.to_string(),
+                value(r.base, unit),
+                value(r.head, unit),
+                format!("{:.3}", r.ratio),
+                format!("{:.3}–{:.3}", r.ratio_ci.0, r.ratio_ci.1),
+                format!(
+                    "{sign}{:.0}%{}",
+                    r.tolerance.relative * 100.0,
+                    if r.tolerance.enforce {
+                        ""
+                    } else {
+                        " (report only)"
+                    }
+                ),
+                match &r.verdict {
+                    Verdict::Pass => "pass".into(),
+                    Verdict::Regression => "REGRESSION".into(),
+                    Verdict::Improvement => "improvement".into(),
+                    Verdict::Invalid { reason } => format!("cannot judge: {reason}"),
+                },
+            ]
+        })
+        .collect();
+    let table = crate::report::Table {
+        header: header.map(String::from).to_vec(),
+        rows,
+    };
+    let how = if report.paired {
+        format!(
+            "{} interleaved BASE HEAD pairs; ratio = median of the per-pair head/base ratios",
+            report.pairs
+        )
+    } else {
+        format!(
+            "{} BASE HEAD pair(s); ratio = head median / base median, interval from the files' rounds",
+            report.pairs
+        )
+    };
+    let regressions = report.regressions().count();
+    let summary = if regressions == 0 {
+        "No regression.".to_owned()
+    } else {
+        format!("{regressions} regression(s) beyond tolerance.")
+    };
+    let mut out = String::new();
+    if markdown {
+        out.push_str(&format!(
+            "### siteboss compare: {}\n\n{how}.\n\n",
+            report.component
+        ));
+        out.push_str(&crate::report::markdown_table(&table));
+        out.push('\n');
+        for n in &report.notes {
+            out.push_str(&format!("- {n}\n"));
+        }
+        out.push_str(&format!("\n**{summary}**\n"));
+    } else {
+        out.push_str(&format!(
+            "siteboss compare: {} ({how})\n\n",
+            report.component
+        ));
+        out.push_str(&crate::report::text_table(&table));
+        for n in &report.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        out.push_str(&format!("{summary}\n"));
+    }
+    out
+}
+
+/// Loads `tolerances`, or the copy built into this binary when `None`.
+///
+/// # Errors
+///
+/// As [`Tolerances::load`].
+pub fn tolerances(path: Option<&Path>) -> Result<Tolerances, crate::tolerance::ToleranceError> {
+    match path {
+        Some(p) => Tolerances::load(p),
+        None => Tolerances::parse(
+            Path::new("(built-in baselines/tolerances.toml)"),
+            include_str!("../baselines/tolerances.toml"),
+        ),
+    }
+}
