@@ -147,7 +147,7 @@ impl Report {
 /// non-result, other-version or partial file, or files of different
 /// components, settings or allocators.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<BenchmarkResult>, CompareError> {
-    if paths.len() < 2 || paths.len() % 2 != 0 {
+    if paths.len() < 2 || !paths.len().is_multiple_of(2) {
         return Err(CompareError::NotPairs(paths.len()));
     }
     let mut out: Vec<BenchmarkResult> = Vec::with_capacity(paths.len());
