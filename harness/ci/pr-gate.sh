@@ -5,9 +5,12 @@
 #
 #  1. builds the base revision (in a git worktree with its own target dir)
 #     and the checked-out head, both release;
-#  2. runs them interleaved, BASE HEAD BASE HEAD ..., K rounds of
-#     `siteboss benchmark --quick --json`;
-#  3. `siteboss compare` judges head against base with baselines/tolerances.toml;
+#  2. runs them interleaved, K rounds of `siteboss benchmark --quick --json`,
+#     alternating which goes first (BASE HEAD, HEAD BASE, ...) so neither
+#     side always runs on a machine the other has just warmed;
+#  3. `siteboss compare` judges head against base with baselines/tolerances.toml,
+#     per pair; a regression must hold up: when the first K pairs show one,
+#     K more are run and the verdict is on all 2K;
 #  4. runs the committed-baseline gate for this runner (cargo test --test gate);
 #  5. writes one Markdown report.
 #
@@ -53,19 +56,36 @@ else
 fi
 
 files=()
-for i in $(seq 1 "$rounds"); do
-  for side in base head; do
-    bin="$base_bin"; [[ $side == head ]] && bin="$head_bin"
-    echo "== round $i/$rounds: $side"
-    "$bin" benchmark "${bench_args[@]}" --no-progress --json "$out/$side-$i.json" >/dev/null
-    files+=("$out/$side-$i.json")
+run_pairs() { # FIRST LAST
+  for i in $(seq "$1" "$2"); do
+    order=(base head); (( i % 2 == 0 )) && order=(head base)
+    for side in "${order[@]}"; do
+      bin="$base_bin"; [[ $side == head ]] && bin="$head_bin"
+      echo "== round $i: $side"
+      "$bin" benchmark "${bench_args[@]}" --no-progress --json "$out/$side-$i.json" >/dev/null
+    done
+    files+=("$out/base-$i.json" "$out/head-$i.json")
   done
-done
+}
+compare_md() {
+  "$head_bin" compare "${files[@]}" --markdown --tolerances "$root/baselines/tolerances.toml" >"$out/compare.md"
+}
 
+run_pairs 1 "$rounds"
 echo "== siteboss compare"
 set +e
-"$head_bin" compare "${files[@]}" --markdown --tolerances "$root/baselines/tolerances.toml" >"$out/compare.md"
+compare_md
 compare_rc=$?
+confirmed=""
+if [[ $compare_rc -eq 1 ]]; then
+  echo "== a regression after $rounds pairs: $rounds more pairs to confirm it"
+  set -e
+  run_pairs $((rounds + 1)) $((2 * rounds))
+  set +e
+  compare_md
+  compare_rc=$?
+  confirmed=" A regression in the first $rounds pairs triggered $rounds more; the verdict is on all $((2 * rounds))."
+fi
 "$head_bin" compare "${files[@]}" --json --tolerances "$root/baselines/tolerances.toml" >"$out/compare.json"
 echo "== committed-baseline gate"
 cargo test --release --locked -q --test gate >"$out/gate.txt" 2>&1
@@ -76,7 +96,7 @@ cat "$out/compare.md"
 {
   echo "## siteboss pull-request gate"
   echo
-  echo "base \`${base_sha:0:12}\`, head \`${head_sha:0:12}\`$same; $rounds interleaved rounds of \`siteboss benchmark ${bench_args[*]}\`; $(( $(date +%s) - start )) s in all."
+  echo "base \`${base_sha:0:12}\`, head \`${head_sha:0:12}\`$same; $(( ${#files[@]} / 2 )) interleaved pairs of \`siteboss benchmark ${bench_args[*]}\`; $(( $(date +%s) - start )) s in all.$confirmed"
   echo
   sed 's/^### /#### /' "$out/compare.md"
   echo
