@@ -64,12 +64,13 @@ pub enum BaselineError {
     )]
     BadRunner(String),
     /// The file could not be read.
-    #[error("{path}: cannot be read: {source}")]
+    #[error("{path}: cannot be read: {cause}")]
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// The operating system's reason.
-        source: std::io::Error,
+        /// The operating system's reason. Not a `source`: the message already
+        /// says it, and `{:#}` would print it twice.
+        cause: std::io::Error,
     },
     /// The file is corrupt.
     #[error(
@@ -114,7 +115,7 @@ impl Baseline {
                     },
                 });
             }
-            Err(source) => return Err(BaselineError::Unreadable { path, source }),
+            Err(cause) => return Err(BaselineError::Unreadable { path, cause }),
         };
         Baseline::parse(&path, &text)
     }

@@ -31,12 +31,13 @@ pub enum CompareError {
     #[error("{0}: no such file")]
     Missing(PathBuf),
     /// A file cannot be read.
-    #[error("{path}: cannot be read: {source}")]
+    #[error("{path}: cannot be read: {cause}")]
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// The operating system's reason.
-        source: std::io::Error,
+        /// The operating system's reason. Not a `source`: the message already
+        /// says it, and `{:#}` would print it twice.
+        cause: std::io::Error,
     },
     /// A file is not a result file.
     #[error("{path}: is not a siteboss benchmark result: {problem}")]
@@ -152,11 +153,11 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<BenchmarkResult>, CompareError> {
     }
     let mut out: Vec<BenchmarkResult> = Vec::with_capacity(paths.len());
     for path in paths {
-        let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+        let bytes = std::fs::read(path).map_err(|cause| match cause.kind() {
             std::io::ErrorKind::NotFound => CompareError::Missing(path.clone()),
             _ => CompareError::Unreadable {
                 path: path.clone(),
-                source,
+                cause,
             },
         })?;
         let raw: serde_json::Value =

@@ -40,12 +40,13 @@ pub enum ComponentError {
         path: PathBuf,
     },
     /// The file exists but could not be read.
-    #[error("{path}: cannot be read: {source}")]
+    #[error("{path}: cannot be read: {cause}")]
     Unreadable {
         /// The path given.
         path: PathBuf,
-        /// The operating system's reason.
-        source: std::io::Error,
+        /// The operating system's reason. Not a `source`: the message already
+        /// says it, and `{:#}` would print it twice.
+        cause: std::io::Error,
     },
     /// The file is empty.
     #[error("{path}: is empty (0 bytes); pass a .wasm component")]
@@ -76,6 +77,14 @@ pub enum ComponentError {
          `--adapt wasi_snapshot_preview1.command.wasm`), or build for the wasm32-wasip2 target"
     )]
     CoreModule {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file is a native executable or library, not WebAssembly.
+    #[error(
+        "{path}: is a native ELF executable or library, not WebAssembly; pass a .wasm component"
+    )]
+    NativeBinary {
         /// The path given.
         path: PathBuf,
     },
@@ -125,7 +134,7 @@ impl ComponentSource {
             std::io::ErrorKind::NotFound => ComponentError::NotFound { path: p.clone() },
             _ => ComponentError::Unreadable {
                 path: p.clone(),
-                source: e,
+                cause: e,
             },
         })?;
         if meta.is_dir() {
@@ -133,7 +142,7 @@ impl ComponentSource {
         }
         let bytes = std::fs::read(path).map_err(|e| ComponentError::Unreadable {
             path: p.clone(),
-            source: e,
+            cause: e,
         })?;
         classify(&p, &bytes)?;
         Ok(ComponentSource {
@@ -141,9 +150,19 @@ impl ComponentSource {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| path.display().to_string()),
-            path: Some(p),
+            // Absolute, because child processes read it again from another
+            // working directory.
+            path: Some(std::path::absolute(path).unwrap_or(p)),
             bytes,
         })
+    }
+
+    /// How errors name it: its path, or the embedded component's name.
+    pub fn label(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => self.name.clone(),
+        }
     }
 
     /// A 64-bit FNV-1a hash of the bytes, in hex.
@@ -168,7 +187,12 @@ fn classify(path: &Path, bytes: &[u8]) -> Result<(), ComponentError> {
         return Err(ComponentError::Empty { path });
     }
     if bytes.starts_with(b"\x7fELF") {
-        return Err(ComponentError::Precompiled { path });
+        // Wasmtime's artifacts are ELF files marked with its own OS ABI.
+        return Err(if wasmtime::Engine::detect_precompiled(bytes).is_some() {
+            ComponentError::Precompiled { path }
+        } else {
+            ComponentError::NativeBinary { path }
+        });
     }
     if !bytes.starts_with(WASM_MAGIC) {
         let head = &bytes[..bytes.len().min(512)];
@@ -224,7 +248,7 @@ mod tests {
         assert!(err(b"hello there").contains("looks like text"));
         assert!(err(&[0xff, 0xfe, 0x00, 0x01]).contains("magic number"));
         assert!(err(b"\0asm\x01\0\0\0").contains("core WebAssembly module"));
-        assert!(err(b"\x7fELF\x02\x01").contains("precompiled"));
+        assert!(err(b"\x7fELF\x02\x01").contains("native ELF executable"));
         assert!(err(b"\0asm\x0d\0").contains("truncated"));
     }
 

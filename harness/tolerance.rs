@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ToleranceError {
     /// The file could not be read.
-    #[error("{path}: cannot be read: {source}; the gate needs it (see README.md, \"Tolerances\")")]
+    #[error("{path}: cannot be read: {cause}; the gate needs it (see README.md, \"Tolerances\")")]
     Unreadable {
         /// The file.
         path: PathBuf,
-        /// The operating system's reason.
-        source: std::io::Error,
+        /// The operating system's reason. Not a `source`: the message already
+        /// says it, and `{:#}` would print it twice.
+        cause: std::io::Error,
     },
     /// The file is not valid TOML.
     #[error("{path}: is not valid TOML: {message}")]
@@ -67,9 +68,9 @@ impl Tolerances {
     /// names an unknown metric, or has a negative, non-numeric or misdirected
     /// value.
     pub fn load(path: &Path) -> Result<Self, ToleranceError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ToleranceError::Unreadable {
+        let text = std::fs::read_to_string(path).map_err(|cause| ToleranceError::Unreadable {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Tolerances::parse(path, &text)
     }
