@@ -91,6 +91,9 @@ pub enum InstanceError {
         "stopped by the store's memory limit of {0} bytes: the component kept growing its memory"
     )]
     MemoryLimit(u64),
+    /// The operating system refused memory or address space (`ENOMEM`).
+    #[error("the system refused memory: {0}")]
+    OutOfMemory(String),
     /// The component trapped or returned an error.
     #[error("{0}")]
     Trap(String),
@@ -143,7 +146,9 @@ impl Runtime {
         let component = compile(&engine, source)?;
         let resources = component.resources_required();
         let rt = Runtime::from_component(engine, component, source, &probe_options, unknown)?;
-        let mut live = rt.instantiate()?;
+        let mut live = rt
+            .instantiate()
+            .map_err(|e| anyhow::anyhow!("{}: cannot be instantiated: {e}", source.label()))?;
         let has_run = rt.run.is_some();
         // A failing run is returned for the caller to report; the footprint
         // still records the sizes it reached.
@@ -278,9 +283,9 @@ impl Runtime {
         if options.stub_missing_imports {
             linker.define_unknown_imports_as_traps(&component)?;
         }
-        let pre = linker
-            .instantiate_pre(&component)
-            .map_err(|e| InstanceError::Link(format!("{}: {}", source.name, link_message(&e))))?;
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
+            InstanceError::Link(format!("{}: {}", source.label(), link_message(&e)))
+        })?;
         let run = find_run(&component).filter(|_| options.run);
         start_epoch_ticker(&engine)?;
         Ok(Runtime {
@@ -366,6 +371,8 @@ impl Runtime {
         match func.call(&mut live.store, ()) {
             Ok((Ok(()),)) => Ok(()),
             Ok((Err(()),)) => Err(InstanceError::Trap("wasi:cli/run returned an error".into())),
+            // `exit(ok)` ends a command successfully, as in any WASI host.
+            Err(e) if matches!(e.downcast_ref(), Some(wasmtime_wasi::I32Exit(0))) => Ok(()),
             Err(e) => Err(self.classify(&live.store, e)),
         }
     }
@@ -389,6 +396,9 @@ impl Runtime {
         }
         if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
             return InstanceError::Timeout(self.options.call_timeout_ms);
+        }
+        if refused_memory(&e) {
+            return InstanceError::OutOfMemory(format!("{}{}", one_line(&e), address_space_hint()));
         }
         InstanceError::Trap(one_line(&e))
     }
@@ -417,9 +427,14 @@ pub enum Load<'a> {
 pub fn new_engine(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result<Engine> {
     Engine::new(&config(options, footprint)?).map_err(|e| {
         anyhow::anyhow!(
-            "cannot create the {} engine: {}",
+            "cannot create the {} engine: {}{}",
             options.allocator,
-            one_line(&e)
+            one_line(&e),
+            if refused_memory(&e) {
+                address_space_hint()
+            } else {
+                String::new()
+            }
         )
     })
 }
@@ -521,21 +536,58 @@ fn compile(engine: &Engine, source: &ComponentSource) -> anyhow::Result<Componen
 fn invalid(source: &ComponentSource, e: wasmtime::Error) -> anyhow::Error {
     anyhow::anyhow!(
         "{}: is not a valid component: {}",
-        source.name,
+        source.label(),
         one_line(&e)
     )
 }
 
-/// An error chain on one line, without a backtrace.
+/// An error chain on one line. A trap's multi-line wasm backtrace is left
+/// out; the function that trapped is named after the cause instead.
 pub fn one_line(e: &wasmtime::Error) -> String {
-    let mut s = String::new();
-    for (i, cause) in e.chain().enumerate() {
-        if i > 0 {
-            s.push_str(": ");
+    let backtrace = e.downcast_ref::<wasmtime::WasmBacktrace>();
+    let backtrace_text = backtrace.map(|b| b.to_string());
+    let mut s = e
+        .chain()
+        .map(|cause| cause.to_string())
+        .filter(|text| Some(text) != backtrace_text.as_ref())
+        .map(|text| text.replace('\n', " "))
+        .collect::<Vec<_>>()
+        .join(": ");
+    if let Some(frame) = backtrace.and_then(|b| b.frames().first()) {
+        let module = frame.module().name().unwrap_or("<unnamed module>");
+        match frame.func_name() {
+            Some(f) => s.push_str(&format!(" (in {module}!{f})")),
+            None => s.push_str(&format!(
+                " (in {module}!<wasm function {}>)",
+                frame.func_index()
+            )),
         }
-        s.push_str(&cause.to_string().replace('\n', " "));
     }
     s
+}
+
+/// Whether the operating system refused memory (`ENOMEM`) somewhere in the chain.
+fn refused_memory(e: &wasmtime::Error) -> bool {
+    let enomem = format!("(os error {})", libc::ENOMEM);
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::ENOMEM))
+            // Wasmtime reports mmap failures with rustix's errno type, which
+            // this crate does not depend on; it prints like io::Error.
+            || cause.to_string().ends_with(&enomem)
+    })
+}
+
+/// What to say after a refused allocation when `RLIMIT_AS` is set.
+fn address_space_hint() -> String {
+    match crate::measure::os::address_space_limit() {
+        Some(limit) => format!(
+            "; this process's address space is limited to {} MiB (RLIMIT_AS; `ulimit -v unlimited` lifts it)",
+            limit >> 20
+        ),
+        None => String::new(),
+    }
 }
 
 fn link_message(e: &wasmtime::Error) -> String {
