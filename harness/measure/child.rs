@@ -210,10 +210,12 @@ fn run_task(request: &Request) -> anyhow::Result<Reply> {
             let rt = load(&source, request, artifact)?;
             Reply::Memory(super::memory::measure_in_child(&rt, points)?)
         }
-        Task::Density { artifact, limits } => {
-            let rt = load(&source, request, artifact)?;
-            Reply::Density(super::density::fill(&rt, limits))
-        }
+        Task::Density { artifact, limits } => Reply::Density(super::density::serve(
+            &source,
+            request,
+            &read_artifact(artifact)?,
+            limits,
+        )?),
     })
 }
 
@@ -222,7 +224,14 @@ fn load(
     request: &Request,
     artifact: &Path,
 ) -> anyhow::Result<crate::engine::Runtime> {
-    let bytes = std::fs::read(artifact)
-        .map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", artifact.display()))?;
-    crate::engine::Runtime::deserialize(&bytes, source, &request.options, request.footprint)
+    crate::engine::Runtime::deserialize(
+        &read_artifact(artifact)?,
+        source,
+        &request.options,
+        request.footprint,
+    )
+}
+
+fn read_artifact(artifact: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(artifact).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", artifact.display()))
 }

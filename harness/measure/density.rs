@@ -7,7 +7,9 @@
 
 use super::child::{self, Reply, Request, Task};
 use super::{DensityLimits, Subject, os};
+use crate::component::ComponentSource;
 use crate::engine::{InstanceError, Live, Runtime};
+use crate::model::Allocator;
 use crate::model::{DensityResult, Limit};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -22,8 +24,79 @@ const MAX_STRIDE: u64 = 1024;
 /// The child's reply: the result, or the reason there is none.
 pub type DensityReply = DensityResult;
 
+/// The child's side: loads the runtime from `artifact`, fills until a
+/// limit, then tears down.
+///
+/// Under `RLIMIT_AS` a pool with a slot for every instance up to
+/// `--max-instances` may not fit in the address space, or fit without
+/// leaving the margin the phase stops at. The pool is then halved until it
+/// does, and when that smaller pool fills, the phase names the address-space
+/// limit.
+///
+/// # Errors
+///
+/// Fails when the artifact does not load into any pool that fits.
+pub fn serve(
+    source: &ComponentSource,
+    request: &Request,
+    artifact: &[u8],
+    limits: &DensityLimits,
+) -> anyhow::Result<DensityResult> {
+    let mut options = request.options.clone();
+    let as_limit = os::address_space_limit();
+    let mut shrunk = false;
+    let rt = loop {
+        let can_shrink = as_limit.is_some()
+            && options.allocator == Allocator::Pooling
+            && options.pool_capacity > 1;
+        match Runtime::deserialize(artifact, source, &options, request.footprint) {
+            Ok(rt)
+                if !can_shrink || {
+                    warm_up(&rt);
+                    // Twice the margin the filling stops at, so that filling
+                    // has room to start.
+                    as_limit.is_some_and(|a| os::virtual_bytes() + 2 * ADDRESS_MARGIN < a)
+                } =>
+            {
+                break rt;
+            }
+            // Loaded, but the pool leaves no margin: drop it and halve.
+            Ok(_) => {}
+            Err(e) if !can_shrink => return Err(e),
+            Err(_) => {}
+        }
+        shrunk = true;
+        options.pool_capacity /= 2;
+    };
+    let mut result = fill(&rt, limits);
+    if shrunk && result.limit == Limit::PoolCapacity {
+        result.limit = Limit::AddressSpace;
+        result.lift = lift(Limit::AddressSpace, None, &rt);
+        result.detail = format!(
+            "the pool was sized down to {} slots, the most that fit in RLIMIT_AS = {} MiB with its margin, and every slot was in use",
+            options.pool_capacity,
+            as_limit.unwrap_or(0) >> 20
+        );
+    }
+    Ok(result)
+}
+
+/// Creates, runs and drops one instance, so that state the runtime sets up
+/// once (WASI's runtime and its threads) is in the first reading rather
+/// than projected as growth per instance. A failure is left for the caller
+/// to meet again.
+fn warm_up(rt: &Runtime) {
+    let _ = rt.instantiate().and_then(|mut live| {
+        if rt.has_run() {
+            rt.run(&mut live)?;
+        }
+        Ok(())
+    });
+}
+
 /// The child's side: fills until a limit, then tears down.
 pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
+    warm_up(rt);
     let started = Instant::now();
     let available_start = os::available_bytes().unwrap_or(0);
     let max_maps = super::super::fingerprint::read_proc_u64("/proc/sys/vm/max_map_count");
@@ -72,7 +145,10 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                 per(last.maps, now.maps),
                 per(last.vsize, now.vsize),
             );
-            let mut stride = MAX_STRIDE;
+            // Never more instances than exist already: the first readings
+            // come after 1, 2, 4, … instances, so the growth per instance is
+            // known before a large stride is projected from it.
+            let mut stride = MAX_STRIDE.min(n.max(1));
             let mut room = |left: u64, per: f64| {
                 if per > 0.0 {
                     stride = stride.min(((left as f64 / per) / 2.0) as u64);
@@ -101,7 +177,9 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                     ),
                 ),
                 (
-                    max_maps.is_some_and(|m| now.maps + MAP_MARGIN >= m),
+                    max_maps.is_some_and(|m| {
+                        now.maps.saturating_add((2.0 * maps_per) as u64) + MAP_MARGIN >= m
+                    }),
                     Limit::MapCount,
                     format!(
                         "{} memory mappings, within {MAP_MARGIN} of vm.max_map_count = {}",
@@ -110,11 +188,14 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                     ),
                 ),
                 (
-                    as_limit.is_some_and(|a| now.vsize + ADDRESS_MARGIN >= a),
+                    as_limit.is_some_and(|a| {
+                        now.vsize.saturating_add((2.0 * vsize_per) as u64) + ADDRESS_MARGIN >= a
+                    }),
                     Limit::AddressSpace,
                     format!(
-                        "{} MiB of address space, near RLIMIT_AS = {} MiB",
+                        "{} MiB of address space and {} MiB more per instance, near RLIMIT_AS = {} MiB",
                         now.vsize >> 20,
+                        (vsize_per as u64) >> 20,
                         as_limit.unwrap_or(0) >> 20
                     ),
                 ),
@@ -149,6 +230,33 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
         }) {
             Ok(l) => live.push(l),
             Err(InstanceError::PoolFull(msg)) => break (Limit::PoolCapacity, msg),
+            // The kernel refused memory before a reading predicted it (an
+            // instance can need more than the margins): name the limit that
+            // the process is at, if it is at one.
+            Err(e @ InstanceError::OutOfMemory(_)) => {
+                let maps = os::mapping_count();
+                let vsize = os::virtual_bytes();
+                break if max_maps.is_some_and(|m| maps + MAP_MARGIN >= m) {
+                    (
+                        Limit::MapCount,
+                        format!(
+                            "{maps} memory mappings, near vm.max_map_count = {}: {e}",
+                            max_maps.unwrap_or(0)
+                        ),
+                    )
+                } else if let Some(a) = as_limit {
+                    (
+                        Limit::AddressSpace,
+                        format!(
+                            "{} MiB of address space, near RLIMIT_AS = {} MiB: {e}",
+                            vsize >> 20,
+                            a >> 20
+                        ),
+                    )
+                } else {
+                    (Limit::InstantiationError, e.to_string())
+                };
+            }
             Err(e) => break (Limit::InstantiationError, e.to_string()),
         }
     };

@@ -20,14 +20,25 @@ pub fn rss_bytes() -> u64 {
 }
 
 /// The number of memory mappings of this process (lines of `/proc/self/maps`).
+///
+/// Counted through a small fixed buffer: near the mapping limit the file is
+/// megabytes long, and reading it whole would grow the very resident memory
+/// the concurrency phase is stopping on.
 pub fn mapping_count() -> u64 {
-    std::fs::read("/proc/self/maps")
-        .map(|b| bytecount_newlines(&b))
-        .unwrap_or(0)
-}
-
-fn bytecount_newlines(b: &[u8]) -> u64 {
-    b.iter().filter(|&&c| c == b'\n').count() as u64
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open("/proc/self/maps") else {
+        return 0;
+    };
+    let mut buf = [0u8; 16 << 10];
+    let mut lines = 0u64;
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return lines,
+            Ok(n) => lines += buf[..n].iter().filter(|&&c| c == b'\n').count() as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return lines,
+        }
+    }
 }
 
 /// Virtual memory size of this process, in bytes.
