@@ -27,27 +27,70 @@ pub struct BenchmarkOptions {
     pub runtime: RuntimeOptions,
     /// The native programs to spawn, or `None` to skip the native phase.
     pub native: Option<measure::native::NativePrograms>,
+    /// The phases to measure per allocator (in [`Phase::ALL`] order whatever
+    /// the order here); the others are recorded as skipped.
+    pub phases: Vec<Phase>,
 }
 
-/// The phases measured per allocator, in order.
-const PHASES: [&str; 7] = [
-    "cold start",
-    "cold start (precompiled)",
-    "warm start",
-    "lifecycle",
-    "throughput",
-    "memory",
-    "concurrency",
-];
+/// A phase measured per allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Phase {
+    /// Cold start from the `.wasm`.
+    ColdStart,
+    /// Cold start from a precompiled artifact.
+    ColdStartPrecompiled,
+    /// Warm start.
+    WarmStart,
+    /// Instantiate, run, drop.
+    Lifecycle,
+    /// Instantiations and lifecycles per second.
+    Throughput,
+    /// Total memory for N and memory per instance.
+    Memory,
+    /// Maximum concurrent instances.
+    Concurrency,
+}
+
+impl Phase {
+    /// Every phase, in the order a run measures them.
+    pub const ALL: [Phase; 7] = [
+        Phase::ColdStart,
+        Phase::ColdStartPrecompiled,
+        Phase::WarmStart,
+        Phase::Lifecycle,
+        Phase::Throughput,
+        Phase::Memory,
+        Phase::Concurrency,
+    ];
+
+    /// The name reports use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::ColdStart => "cold start",
+            Phase::ColdStartPrecompiled => "cold start (precompiled)",
+            Phase::WarmStart => "warm start",
+            Phase::Lifecycle => "lifecycle",
+            Phase::Throughput => "throughput",
+            Phase::Memory => "memory",
+            Phase::Concurrency => "concurrency",
+        }
+    }
+
+    fn progress_steps(self, p: &Plan) -> usize {
+        match self {
+            Phase::ColdStart | Phase::ColdStartPrecompiled => p.cold_processes + 1,
+            Phase::WarmStart | Phase::Lifecycle => p.rounds,
+            Phase::Throughput => p.threads.len() * p.rounds,
+            Phase::Memory => p.memory_rounds,
+            Phase::Concurrency => 1,
+        }
+    }
+}
 
 /// How many progress steps a run takes.
 pub fn progress_steps(o: &BenchmarkOptions) -> u64 {
     let p = &o.plan;
-    let per_alloc = 2 * (p.cold_processes + 1)
-        + 2 * p.rounds
-        + p.threads.len() * p.rounds
-        + p.memory_rounds
-        + 1;
+    let per_alloc: usize = o.phases.iter().map(|ph| ph.progress_steps(p)).sum();
     (per_alloc * o.allocators.len()
         + if o.native.is_some() {
             p.native_samples.div_ceil(8) + 1
@@ -131,7 +174,7 @@ pub fn run(
         progress.phase("native process");
         match measure::native::native(programs, p.native_samples, &|| progress.tick()) {
             Ok(n) => result.native = Some(n),
-            Err(e) if crate::interrupt::requested() => return Ok(interrupted(result, &e)),
+            Err(_) if crate::interrupt::requested() => return Ok(interrupted(result, sink)),
             Err(e) => eprintln!("warning: native phase not measured: {e:#}"),
         }
         progress.tick();
@@ -166,10 +209,16 @@ pub fn run(
                 reason: "the component does not export wasi:cli/run; only the instantiation phases apply".into(),
             });
         }
+        for phase in Phase::ALL.iter().filter(|ph| !o.phases.contains(ph)) {
+            cfg.skipped.push(Skipped {
+                phase: phase.name().into(),
+                reason: "not selected (--phases)".into(),
+            });
+        }
         result.configurations.push(cfg);
         let idx = result.configurations.len() - 1;
-        for phase in PHASES {
-            progress.phase(&format!("{a}: {phase}"));
+        for phase in Phase::ALL.into_iter().filter(|ph| o.phases.contains(ph)) {
+            progress.phase(&format!("{a}: {}", phase.name()));
             let outcome = run_phase(
                 phase,
                 subject,
@@ -180,14 +229,11 @@ pub fn run(
                 &mut result.configurations[idx],
             );
             if crate::interrupt::requested() {
-                let e = outcome
-                    .err()
-                    .unwrap_or_else(|| anyhow::anyhow!("interrupted"));
-                return Ok(interrupted(result, &e));
+                return Ok(interrupted(result, sink));
             }
             if let Err(e) = outcome {
                 result.configurations[idx].skipped.push(Skipped {
-                    phase: phase.into(),
+                    phase: phase.name().into(),
                     reason: format!("{e:#}"),
                 });
             }
@@ -200,7 +246,12 @@ pub fn run(
     Ok(result)
 }
 
-fn interrupted(mut result: BenchmarkResult, _e: &anyhow::Error) -> BenchmarkResult {
+/// Marks `result` as interrupted and hands it to `sink` once more, so the
+/// files on disk say why the run is partial.
+fn interrupted(
+    mut result: BenchmarkResult,
+    sink: &mut dyn FnMut(&BenchmarkResult),
+) -> BenchmarkResult {
     let sig = crate::interrupt::signal().unwrap_or(libc::SIGINT);
     result.status = Status::Partial;
     result.status_reason = Some(format!(
@@ -211,6 +262,7 @@ fn interrupted(mut result: BenchmarkResult, _e: &anyhow::Error) -> BenchmarkResu
             "SIGINT"
         }
     ));
+    sink(&result);
     result
 }
 
@@ -227,7 +279,7 @@ fn describe(subject: &Subject, p: &Plan) -> Vec<String> {
 }
 
 fn run_phase(
-    phase: &str,
+    phase: Phase,
     subject: &Subject,
     o: &BenchmarkOptions,
     exe: &Path,
@@ -238,21 +290,21 @@ fn run_phase(
     let p = &o.plan;
     let tick = || progress.tick();
     match phase {
-        "cold start" => {
+        Phase::ColdStart => {
             cfg.cold_start = Some(measure::cold::cold_start(
                 exe, subject, false, p, dir, &tick,
             )?)
         }
-        "cold start (precompiled)" => {
+        Phase::ColdStartPrecompiled => {
             cfg.cold_start_precompiled = Some(measure::cold::cold_start(
                 exe, subject, true, p, dir, &tick,
             )?)
         }
-        "warm start" => {
+        Phase::WarmStart => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
             cfg.warm_start = Some(measure::warm::warm_start(&rt, p, &tick)?);
         }
-        "lifecycle" => {
+        Phase::Lifecycle => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
             if !rt.has_run() {
                 for _ in 0..p.rounds {
@@ -262,19 +314,18 @@ fn run_phase(
             }
             cfg.lifecycle = Some(measure::warm::lifecycle(&rt, p, &tick)?);
         }
-        "throughput" => {
+        Phase::Throughput => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
             for &threads in &p.threads {
                 cfg.throughput
                     .push(measure::throughput::throughput(&rt, p, threads, &tick)?);
             }
         }
-        "memory" => cfg.memory = Some(measure::memory::memory(exe, subject, p, dir, &tick)?),
-        "concurrency" => {
+        Phase::Memory => cfg.memory = Some(measure::memory::memory(exe, subject, p, dir, &tick)?),
+        Phase::Concurrency => {
             cfg.density = Some(measure::density::density(exe, subject, &p.density, dir)?);
             tick();
         }
-        other => anyhow::bail!("unknown phase {other}"),
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The command line: `siteboss benchmark`, `siteboss compare`, and the hidden
 //! child-process entry point.
 
+use crate::benchmark::Phase;
 use crate::engine::RuntimeOptions;
 use crate::measure::{Plan, default_headroom};
 use crate::model::Allocator;
@@ -159,6 +160,11 @@ pub struct BenchmarkArgs {
     #[arg(long)]
     pub no_native: bool,
 
+    /// Measure only these phases (comma-separated); the others are reported
+    /// as not selected. [default: every phase]
+    #[arg(long, value_enum, value_name = "PHASE,...", value_delimiter = ',')]
+    pub phases: Vec<Phase>,
+
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -192,6 +198,14 @@ impl BenchmarkArgs {
             AllocatorChoice::OnDemand => vec![Allocator::OnDemand],
             AllocatorChoice::Both => Allocator::ALL.to_vec(),
         }
+    }
+
+    /// The phases these arguments select, in the order a run measures them.
+    pub fn phases(&self) -> Vec<Phase> {
+        Phase::ALL
+            .into_iter()
+            .filter(|p| self.phases.is_empty() || self.phases.contains(p))
+            .collect()
     }
 
     /// The runtime options these arguments select.

@@ -58,6 +58,7 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
         allocators: args.allocators(),
         component: args.component.clone(),
         runtime: args.runtime(),
+        phases: args.phases(),
         native: if args.no_native {
             None
         } else {
