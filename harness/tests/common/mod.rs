@@ -1,0 +1,239 @@
+//! Shared by the failure-behaviour tests: small misbehaving components in
+//! WebAssembly text (compiled here with the `wat` crate), and running the
+//! `siteboss` binary and checking a "could not run" outcome.
+
+// Each test target uses some of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `wasi:cli/run` lifted from a core function `run` of instance `$i`.
+const RUN_EXPORT: &str = r#"
+  (type $run-ty (func (result (result))))
+  (func $run (type $run-ty) (canon lift (core func $i "run")))
+  (instance $run-instance (export "run" (func $run)))
+  (export "wasi:cli/run@0.2.0" (instance $run-instance))"#;
+
+/// A component whose `run` has body `body` (a core function returning i32;
+/// 0 is `ok`) in a module with one page of memory.
+pub fn run_component(body: &str) -> String {
+    format!(
+        r#"(component
+  (core module $m
+    (memory 1)
+    (func (export "run") (result i32) {body}))
+  (core instance $i (instantiate $m))
+  {RUN_EXPORT})"#
+    )
+}
+
+/// `run` executes `unreachable`.
+pub fn traps_in_run() -> String {
+    run_component("unreachable")
+}
+
+/// `run` never returns.
+pub fn loops_in_run() -> String {
+    run_component("(loop $forever (br $forever)) unreachable")
+}
+
+/// `run` grows its memory 1 MiB at a time for as long as growing succeeds.
+pub fn grows_memory_in_run() -> String {
+    run_component(
+        "(loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) i32.const 0",
+    )
+}
+
+/// Instantiates (one core instance with a memory) but exports nothing.
+pub const NO_RUN: &str = r#"(component
+  (core module $m (memory 1) (func (export "f")))
+  (core instance $i (instantiate $m)))"#;
+
+/// A core module's start function traps, so instantiation fails.
+pub const START_TRAPS: &str = r#"(component
+  (core module $m (func $start unreachable) (start $start))
+  (core instance $i (instantiate $m)))"#;
+
+/// The import this host does not provide.
+pub const MISSING_IMPORT_NAME: &str = "wasi:http/outgoing-handler@0.2.0";
+
+/// Imports a `wasi:http/outgoing-handler@0.2.0` function and calls it in `run`.
+pub fn imports_http() -> String {
+    format!(
+        r#"(component
+  (import "{MISSING_IMPORT_NAME}" (instance $http (export "handle" (func))))
+  (core func $handle (canon lower (func $http "handle")))
+  (core instance $imports (export "handle" (func $handle)))
+  (core module $m
+    (import "http" "handle" (func $handle))
+    (func (export "run") (result i32) call $handle i32.const 0))
+  (core instance $i (instantiate $m (with "http" (instance $imports))))
+  {RUN_EXPORT})"#
+    )
+}
+
+/// `run` calls `wasi:cli/exit` with `ok` (`code` 0) or `err` (1).
+pub fn exits_in_run(code: u32) -> String {
+    format!(
+        r#"(component
+  (type $ty-exit (instance
+    (type $status (result))
+    (type $exit-ty (func (param "status" $status)))
+    (export "exit" (func (type $exit-ty)))))
+  (import "wasi:cli/exit@0.2.0" (instance $exit (type $ty-exit)))
+  (core func $exit (canon lower (func $exit "exit")))
+  (core instance $imports (export "exit" (func $exit)))
+  (core module $m
+    (import "cli" "exit" (func $exit (param i32)))
+    (func (export "run") (result i32) (call $exit (i32.const {code})) unreachable))
+  (core instance $i (instantiate $m (with "cli" (instance $imports))))
+  {RUN_EXPORT})"#
+    )
+}
+
+/// A core module, not a component.
+pub const CORE_MODULE: &str = r#"(module (func (export "_start")))"#;
+
+/// `run` writes `writes` × 4 KiB of zeros to stdout, one
+/// `blocking-write-and-flush` (at most 4 KiB each in WASI 0.2) at a time.
+/// The import and lowering patterns are those of `assets/component.wat.in`.
+pub fn writes_to_stdout(writes: u32) -> String {
+    format!(
+        r#"(component
+  (type $ty-error (instance (export "error" (type (sub resource)))))
+  (import "wasi:io/error@0.2.0" (instance $error-instance (type $ty-error)))
+  (alias export $error-instance "error" (type $error))
+  (type $ty-streams (instance
+    (export "output-stream" (type $output-stream (sub resource)))
+    (alias outer 1 $error (type $error-outer))
+    (export "error" (type $error-local (eq $error-outer)))
+    (type $own-error (own $error-local))
+    (type $stream-error-def (variant (case "last-operation-failed" $own-error) (case "closed")))
+    (export "stream-error" (type $stream-error (eq $stream-error-def)))
+    (type $borrow-os (borrow $output-stream))
+    (type $bytes (list u8))
+    (type $write-result (result (error $stream-error)))
+    (type $bwf (func (param "self" $borrow-os) (param "contents" $bytes) (result $write-result)))
+    (export "[method]output-stream.blocking-write-and-flush" (func (type $bwf)))))
+  (import "wasi:io/streams@0.2.0" (instance $streams (type $ty-streams)))
+  (alias export $streams "output-stream" (type $output-stream))
+  (type $ty-stdout (instance
+    (alias outer 1 $output-stream (type $os-outer))
+    (export "output-stream" (type $os (eq $os-outer)))
+    (type $own-os (own $os))
+    (type $get-stdout-ty (func (result $own-os)))
+    (export "get-stdout" (func (type $get-stdout-ty)))))
+  (import "wasi:cli/stdout@0.2.0" (instance $stdout (type $ty-stdout)))
+
+  (core module $memory-module (memory (export "memory") 1))
+  (core instance $memory-instance (instantiate $memory-module))
+  (alias core export $memory-instance "memory" (core memory $memory))
+  (core func $get-stdout (canon lower (func $stdout "get-stdout")))
+  (core func $bwf (canon lower (func $streams "[method]output-stream.blocking-write-and-flush") (memory $memory)))
+
+  (core module $m
+    (import "env" "memory" (memory 1))
+    (import "host" "get-stdout" (func $get-stdout (result i32)))
+    (import "host" "bwf" (func $bwf (param i32 i32 i32 i32)))
+    (func (export "run") (result i32)
+      (local $out i32) (local $n i32)
+      (local.set $out (call $get-stdout))
+      (loop $write
+        ;; 4 KiB from address 0; the result goes to address 8192.
+        (call $bwf (local.get $out) (i32.const 0) (i32.const 4096) (i32.const 8192))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br_if $write (i32.lt_u (local.get $n) (i32.const {writes}))))
+      i32.const 0))
+  (core instance $env (export "memory" (memory $memory)))
+  (core instance $host (export "get-stdout" (func $get-stdout)) (export "bwf" (func $bwf)))
+  (core instance $i (instantiate $m (with "env" (instance $env)) (with "host" (instance $host))))
+  {RUN_EXPORT})"#
+    )
+}
+
+/// Compiles `wat` (component or module text) and writes it to `dir/name`.
+pub fn write_wat(dir: &Path, name: &str, wat: &str) -> PathBuf {
+    let bytes = wat::parse_str(wat).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// How a `siteboss` process ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code, `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// Its stdout.
+    pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
+}
+
+/// A `siteboss` command, with backtraces asked for, as a user's shell may.
+pub fn siteboss_command<I, S>(args: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siteboss"));
+    cmd.args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LIB_BACKTRACE");
+    cmd
+}
+
+/// Runs `siteboss` with `args` to the end.
+pub fn siteboss<I, S>(args: I) -> Outcome
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = siteboss_command(args).output().expect("siteboss starts");
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Asserts no panic and no backtrace reached stderr.
+pub fn assert_no_panic(out: &Outcome) {
+    for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE"] {
+        assert!(
+            !out.stderr.contains(bad),
+            "{bad:?} on stderr: {}",
+            out.stderr
+        );
+    }
+}
+
+/// Asserts the "could not run" outcome: exit code 2, exactly one stderr line
+/// `Error: …` containing each of `expected`, no panic or backtrace, and no
+/// `json` file that claims to be complete.
+pub fn assert_could_not_run(out: &Outcome, json: &Path, expected: &[&str]) {
+    assert_eq!(out.code, Some(2), "exit code; stderr: {}", out.stderr);
+    assert_no_panic(out);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr: {}", out.stderr);
+    assert!(lines[0].starts_with("Error: "), "{}", lines[0]);
+    for e in expected {
+        assert!(lines[0].contains(e), "expected {e:?} in: {}", lines[0]);
+    }
+    assert_not_complete(json);
+}
+
+/// Asserts `json` is absent, or marked partial.
+pub fn assert_not_complete(json: &Path) {
+    if let Ok(text) = std::fs::read_to_string(json) {
+        let v: serde_json::Value = serde_json::from_str(&text).expect("the JSON file parses");
+        assert_eq!(v["status"], "partial", "{}", json.display());
+    }
+}
+
+/// Reads a result file written with `--json`.
+pub fn read_result(json: &Path) -> siteboss::model::BenchmarkResult {
+    let text = std::fs::read_to_string(json).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", json.display()))
+}

@@ -1,0 +1,326 @@
+//! The concurrency phase (and throughput) on a machine that runs out: with
+//! limits turned low, every stopping reason occurs, is named, and the phase
+//! tears everything down and reports, instead of being killed.
+
+mod common;
+
+use common::*;
+use siteboss::component::ComponentSource;
+use siteboss::engine::{Runtime, RuntimeOptions};
+use siteboss::measure::DensityLimits;
+use siteboss::measure::density::fill;
+use siteboss::model::{Allocator, DensityResult, Limit};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+/// `benchmark --quick --no-native --phases PHASES --allocator ALLOCATOR
+/// ARGS…`, optionally under an `RLIMIT_AS` of `address_space` bytes.
+fn run_phases(
+    dir: &Path,
+    allocator: &str,
+    phases: &str,
+    extra: &[&str],
+    address_space: Option<u64>,
+) -> (Outcome, std::path::PathBuf) {
+    let json = dir.join("out.json");
+    let mut cmd = siteboss_command([
+        "benchmark",
+        "--quick",
+        "--no-native",
+        "--no-progress",
+        "--phases",
+        phases,
+        "--allocator",
+        allocator,
+    ]);
+    cmd.args(extra).arg("--json").arg(&json);
+    if let Some(bytes) = address_space {
+        // SAFETY: setrlimit is async-signal-safe; nothing else runs between
+        // fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let out = cmd.output().expect("siteboss starts");
+    let outcome = Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (outcome, json)
+}
+
+/// Runs the concurrency phase and returns the density result of its one
+/// configuration, after checking the run itself went well.
+fn density(allocator: &str, extra: &[&str], address_space: Option<u64>) -> DensityResult {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, json) = run_phases(dir.path(), allocator, "concurrency", extra, address_space);
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_no_panic(&out);
+    let r = read_result(&json);
+    assert_eq!(r.status, siteboss::model::Status::Complete);
+    let c = &r.configurations[0];
+    let d = c
+        .density
+        .clone()
+        .unwrap_or_else(|| panic!("no density; skipped: {:?}", c.skipped));
+    assert_torn_down(&d);
+    assert!(
+        out.stdout.contains(d.limit.name()),
+        "the report names the limit {:?}:\n{}",
+        d.limit.name(),
+        out.stdout
+    );
+    d
+}
+
+/// The phase ended by tearing every instance down, and said what stopped it.
+fn assert_torn_down(d: &DensityResult) {
+    assert!(
+        d.teardown_seconds.is_finite() && d.teardown_seconds >= 0.0,
+        "{d:?}"
+    );
+    assert!(!d.detail.is_empty(), "{d:?}");
+}
+
+fn meminfo(key: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let line = s.lines().find(|l| l.starts_with(key)).unwrap();
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+#[test]
+fn the_max_instances_cap() {
+    let d = density("pooling", &["--max-instances", "300"], None);
+    assert_eq!((d.limit, d.instances), (Limit::MaxInstances, 300), "{d:?}");
+    assert!(
+        d.detail.contains("--max-instances cap of 300"),
+        "{}",
+        d.detail
+    );
+    assert_eq!(d.lift.as_deref(), Some("--max-instances N"));
+}
+
+#[test]
+fn the_max_memory_cap() {
+    // The child's resident memory with one instance, then a cap 16 MiB above it.
+    let one = density("on-demand", &["--max-instances", "1"], None);
+    let cap = one.rss_bytes + (16 << 20);
+    let d = density(
+        "on-demand",
+        &[
+            "--max-instances",
+            "1000000",
+            "--max-memory",
+            &cap.to_string(),
+        ],
+        None,
+    );
+    assert_eq!(d.limit, Limit::MaxMemory, "{d:?}");
+    assert!(d.instances > 0, "{d:?}");
+    assert!(d.rss_bytes <= cap, "stopped before the cap: {d:?}");
+    assert!(d.detail.contains("--max-memory cap"), "{}", d.detail);
+}
+
+#[test]
+fn the_memory_headroom() {
+    // Asking to keep all of RAM available: the margin is reached at once.
+    let total = meminfo("MemTotal:");
+    let d = density(
+        "pooling",
+        &[
+            "--min-available",
+            &total.to_string(),
+            "--max-instances",
+            "1000",
+        ],
+        None,
+    );
+    assert_eq!((d.limit, d.instances), (Limit::MemoryHeadroom, 0), "{d:?}");
+    assert!(d.detail.contains("available RAM fell to"), "{}", d.detail);
+    assert!(d.lift.as_deref().unwrap().contains("--min-available"));
+}
+
+#[test]
+fn the_mapping_limit_of_the_on_demand_allocator() {
+    let max: u64 = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Each on-demand instance adds two mappings; 65530 is reached in ~2 s.
+    assert!(
+        max <= 262_144,
+        "vm.max_map_count = {max} is too high to reach in a test; lower it to run this"
+    );
+    let d = density(
+        "on-demand",
+        &["--max-instances", "1000000", "--time-limit", "60"],
+        None,
+    );
+    assert_eq!(d.limit, Limit::MapCount, "{d:?}");
+    assert!(d.mappings < max, "stopped before the limit: {d:?}");
+    assert!(
+        d.lift
+            .as_deref()
+            .unwrap()
+            .contains("sudo sysctl -w vm.max_map_count="),
+        "{:?}",
+        d.lift
+    );
+}
+
+#[test]
+fn the_address_space_limit_with_on_demand_instances() {
+    // Each on-demand instance reserves about 4 GiB of address space.
+    let d = density("on-demand", &["--max-instances", "1000"], Some(16 << 30));
+    assert_eq!(d.limit, Limit::AddressSpace, "{d:?}");
+    assert!(d.instances >= 1, "{d:?}");
+    assert!(
+        d.detail.contains("near RLIMIT_AS = 16384 MiB"),
+        "{}",
+        d.detail
+    );
+    assert_eq!(d.lift.as_deref(), Some("ulimit -v unlimited (RLIMIT_AS)"));
+}
+
+#[test]
+fn the_address_space_limit_with_a_pool_too_large_for_it() {
+    // 70,001 slots of 64 KiB do not fit in 5 GiB beside the rest; the pool is
+    // halved until it does and the phase names the address space.
+    let d = density("pooling", &["--max-instances", "70000"], Some(5 << 30));
+    assert_eq!(d.limit, Limit::AddressSpace, "{d:?}");
+    assert!(d.instances > 0 && d.instances < 70_000, "{d:?}");
+    assert!(d.detail.contains("the pool was sized down"), "{}", d.detail);
+}
+
+#[test]
+fn an_address_space_too_small_for_throughput_and_for_any_instance() {
+    // 8 GiB: one on-demand instance fits, two threads' instances do not.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, json) = run_phases(
+        dir.path(),
+        "on-demand",
+        "throughput,concurrency",
+        &[],
+        Some(8 << 30),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_no_panic(&out);
+    let r = read_result(&json);
+    let c = &r.configurations[0];
+    let reasons: Vec<&str> = c
+        .skipped
+        .iter()
+        .filter(|s| s.phase == "throughput")
+        .map(|s| s.reason.as_str())
+        .collect();
+    assert_eq!(reasons.len(), 1, "{:?}", c.skipped);
+    assert!(
+        reasons[0].starts_with("the system refused memory: ")
+            && reasons[0].contains("limited to 8192 MiB (RLIMIT_AS"),
+        "{}",
+        reasons[0]
+    );
+    assert_eq!(c.density.as_ref().unwrap().limit, Limit::AddressSpace);
+
+    // 2 GiB: not even the probe's one instance fits; one line says why.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, json) = run_phases(dir.path(), "on-demand", "concurrency", &[], Some(2 << 30));
+    assert_could_not_run(
+        &out,
+        &json,
+        &[
+            "embedded hello: cannot be instantiated: the system refused memory",
+            "limited to 2048 MiB (RLIMIT_AS; `ulimit -v unlimited` lifts it)",
+        ],
+    );
+}
+
+#[test]
+fn the_time_limit() {
+    let d = density(
+        "pooling",
+        &["--max-instances", "100000", "--time-limit", "0.05"],
+        None,
+    );
+    assert_eq!(d.limit, Limit::TimeLimit, "{d:?}");
+    assert!(d.instances < 100_000, "{d:?}");
+    assert!(d.detail.contains("0.05 s time limit"), "{}", d.detail);
+}
+
+/// Limits that stop nothing before the pool does.
+fn roomy(max_instances: u64) -> DensityLimits {
+    DensityLimits {
+        max_instances,
+        max_memory_bytes: u64::MAX,
+        min_available_bytes: 0,
+        time_limit_seconds: 60.0,
+    }
+}
+
+#[test]
+fn the_pool_capacity() {
+    let source = ComponentSource::embedded();
+    let options = RuntimeOptions {
+        pool_capacity: 5,
+        ..RuntimeOptions::new(Allocator::Pooling)
+    };
+    let (footprint, _) = Runtime::probe(&source, &options).unwrap();
+    let rt = Runtime::compile(&source, &options, footprint).unwrap();
+    let d = fill(&rt, &roomy(100));
+    assert_eq!((d.limit, d.instances), (Limit::PoolCapacity, 5), "{d:?}");
+    assert_torn_down(&d);
+    assert!(
+        d.lift
+            .as_deref()
+            .unwrap()
+            .contains("--max-instances above 5"),
+        "{:?}",
+        d.lift
+    );
+    // Torn down: every slot is free again.
+    let again = fill(&rt, &roomy(100));
+    assert_eq!(again.instances, 5, "{again:?}");
+}
+
+#[test]
+fn an_instantiation_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_wat(dir.path(), "start-traps.wasm", START_TRAPS);
+    let source = ComponentSource::from_path(&path).unwrap();
+    for allocator in Allocator::ALL {
+        let options = RuntimeOptions::new(allocator);
+        let footprint = siteboss::engine::Footprint {
+            memories: 0,
+            memory_bytes: 0,
+            tables: 0,
+            table_elements: 0,
+            has_run: false,
+        };
+        let rt = Runtime::compile(&source, &options, footprint).unwrap();
+        let d = fill(&rt, &roomy(100));
+        assert_eq!(
+            (d.limit, d.instances),
+            (Limit::InstantiationError, 0),
+            "{allocator}: {d:?}"
+        );
+        assert!(d.detail.contains("unreachable"), "{}", d.detail);
+        assert_torn_down(&d);
+    }
+}
