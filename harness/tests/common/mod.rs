@@ -237,3 +237,101 @@ pub fn read_result(json: &Path) -> siteboss::model::BenchmarkResult {
     let text = std::fs::read_to_string(json).unwrap_or_else(|e| panic!("{}: {e}", json.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", json.display()))
 }
+
+/// A complete result file with every kind of section filled.
+pub fn result_json() -> Vec<u8> {
+    use siteboss::model::*;
+    let s =
+        |unit: Unit, m: f64| siteboss::stats::summarize_per_round(&[m * 0.99, m, m * 1.01], unit);
+    let ns = |m: f64| s(Unit::Nanoseconds, m);
+    let cold = ColdStartResult {
+        in_process: ns(4e6),
+        engine: ns(1e6),
+        load: ns(2e6),
+        instantiate: ns(1e4),
+        run: Some(ns(2e3)),
+        process: ns(6e6),
+        process_peak_rss: s(Unit::Bytes, 2e7),
+        repeated_in_parent: ns(3e6),
+    };
+    let r = BenchmarkResult {
+        schema: SCHEMA_NAME.into(),
+        schema_version: SCHEMA_VERSION,
+        status: Status::Complete,
+        status_reason: None,
+        started_unix: 1,
+        runner: siteboss::fingerprint::current(),
+        runner_id: "proptest".into(),
+        component: ComponentInfo {
+            name: "embedded hello".into(),
+            path: Some("/x/hello.wasm".into()),
+            bytes: 1904,
+            fnv1a64: "0123456789abcdef".into(),
+            has_run: true,
+            artifact_bytes: 9000,
+        },
+        settings: Settings {
+            quick: true,
+            rounds: 5,
+            samples_per_round: 1000,
+            cold_processes: 5,
+            memory_rounds: 3,
+            memory_points: vec![1, 10],
+            throughput_seconds: 0.3,
+            threads: vec![1, 2],
+            max_instances: 20_000,
+            max_memory_bytes: u64::MAX,
+            min_available_bytes: 1 << 30,
+            time_limit_seconds: 10.0,
+        },
+        native: Some(NativeResult {
+            command: "/bin/echo".into(),
+            spawn: ns(5e5),
+            rss_command: "/bin/cat".into(),
+            rss: s(Unit::Bytes, 1e6),
+        }),
+        configurations: vec![ConfigurationResult {
+            allocator: Allocator::Pooling,
+            config: vec!["allocator = pooling".into()],
+            skipped: vec![Skipped {
+                phase: "run".into(),
+                reason: "why".into(),
+            }],
+            cold_start: Some(cold.clone()),
+            cold_start_precompiled: Some(cold),
+            warm_start: Some(ns(3e3)),
+            lifecycle: Some(LifecycleResult {
+                total: ns(6e3),
+                run: ns(1e3),
+                drop: ns(2e3),
+            }),
+            memory: Some(MemoryResult {
+                runtime_rss: s(Unit::Bytes, 2e7),
+                points: vec![MemoryPoint {
+                    instances: 1,
+                    rss: s(Unit::Bytes, 2e7),
+                }],
+                per_instance: s(Unit::Bytes, 12e3),
+            }),
+            density: Some(DensityResult {
+                instances: 20_000,
+                limit: Limit::MaxInstances,
+                detail: "cap".into(),
+                lift: Some("--max-instances N".into()),
+                rss_bytes: 1,
+                mappings: 60,
+                bytes_per_instance: 12e3,
+                available_bytes: 1 << 34,
+                machine_estimate: 1,
+                fill_seconds: 0.4,
+                teardown_seconds: 0.2,
+            }),
+            throughput: vec![ThroughputResult {
+                threads: 2,
+                instantiations: s(Unit::PerSecond, 3e5),
+                lifecycles: Some(s(Unit::PerSecond, 2e5)),
+            }],
+        }],
+    };
+    serde_json::to_vec_pretty(&r).unwrap()
+}

@@ -1,0 +1,232 @@
+//! Baselines, tolerance files and runner ids, end to end: through the gate
+//! test binary (as `cargo test --release --test gate` runs it) and through
+//! `siteboss compare`. The parsers' own cases are unit tests in
+//! `harness/baseline.rs` and `harness/tolerance.rs`, and `gate_proof.rs`
+//! drives the gate's trial code; this covers the environment and the
+//! binaries around them.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The gate test binary of this build: a sibling of this test binary in
+/// `target/<profile>/deps`, named `gate-<hash>`. `cargo test` builds every
+/// test target before running any; the newest one is this build's.
+fn gate_binary() -> PathBuf {
+    let me = std::env::current_exe().unwrap();
+    let deps = me.parent().unwrap();
+    std::fs::read_dir(deps)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("gate-") && !name.contains('.')
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| {
+            panic!(
+                "no gate test binary in {}; build it with `cargo test --release --no-run`",
+                deps.display()
+            )
+        })
+}
+
+/// Runs the gate with `env` (and no inherited SITEBOSS_* settings).
+fn gate(env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = Command::new(gate_binary());
+    for var in [
+        "SITEBOSS_RUNNER",
+        "SITEBOSS_REQUIRE_BASELINE",
+        "SITEBOSS_BASELINE_DIR",
+        "SITEBOSS_TOLERANCES",
+        "SITEBOSS_RECORD",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    let out = cmd.output().unwrap();
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// In a debug build the gate ignores its trials (they would judge
+/// unoptimized code); these checks then only see that.
+fn optimized() -> bool {
+    !cfg!(debug_assertions)
+}
+
+#[test]
+fn an_unknown_runner_passes_with_a_notice_unless_a_baseline_is_required() {
+    let out = gate(&[("SITEBOSS_RUNNER", "no-such-runner")]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    if !optimized() {
+        assert!(out.stdout.contains("ignored"), "{}", out.stdout);
+        return;
+    }
+    assert!(out.stdout.contains("10 passed"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("no baseline for runner `no-such-runner`")
+            && out.stdout.contains("passing without judging")
+            && out.stdout.contains("SITEBOSS_RECORD=1"),
+        "{}",
+        out.stdout
+    );
+
+    let out = gate(&[
+        ("SITEBOSS_RUNNER", "no-such-runner"),
+        ("SITEBOSS_REQUIRE_BASELINE", "1"),
+    ]);
+    assert_eq!(out.code, Some(101), "{}", out.stdout);
+    assert!(out.stdout.contains("10 failed"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("SITEBOSS_REQUIRE_BASELINE=1 makes this a failure"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_runner_id_that_cannot_name_a_file_fails() {
+    let out = gate(&[("SITEBOSS_RUNNER", "../etc/passwd")]);
+    if !optimized() {
+        return;
+    }
+    assert_eq!(out.code, Some(101), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("runner id `../etc/passwd` is not usable as a baseline name"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_corrupt_baseline_or_tolerance_file_fails_the_gate_naming_it() {
+    if !optimized() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("r1.snap");
+    std::fs::write(
+        &snap,
+        "---\ninfo: {}\n---\n{\"schema\": \"siteboss-baseline\", \"schema_version\": 9}\n",
+    )
+    .unwrap();
+    let dir_str = dir.path().to_str().unwrap();
+    let out = gate(&[
+        ("SITEBOSS_RUNNER", "r1"),
+        ("SITEBOSS_BASELINE_DIR", dir_str),
+    ]);
+    assert_eq!(out.code, Some(101), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(&format!("{}: corrupt baseline", snap.display())),
+        "{}",
+        out.stdout
+    );
+
+    let tol = dir.path().join("tolerances.toml");
+    std::fs::write(&tol, "[warm-start]\nrelative = \"ten\"\n").unwrap();
+    let out = gate(&[
+        ("SITEBOSS_RUNNER", "r1"),
+        ("SITEBOSS_TOLERANCES", tol.to_str().unwrap()),
+    ]);
+    assert_eq!(out.code, Some(101), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "{}: warm-start.relative: must be a number, found \"ten\"",
+            tol.display()
+        )),
+        "{}",
+        out.stdout
+    );
+}
+
+/// `siteboss compare A B ARGS…` on two copies of a valid result file.
+fn compare(dir: &Path, extra: &[&str]) -> Outcome {
+    let a = dir.join("a.json");
+    std::fs::write(&a, result_json()).unwrap();
+    let mut args = vec!["compare".to_owned(), a.display().to_string()];
+    args.push(a.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    siteboss(args)
+}
+
+/// Exit 2, one `Error: ` line containing `expected`, no panic.
+fn one_line_error(out: &Outcome, expected: &str) {
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert_no_panic(out);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("Error: ") && out.stderr.contains(expected),
+        "expected {expected:?} in {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn compare_with_a_bad_tolerance_file_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        compare(dir.path(), &[]).code,
+        Some(0),
+        "the files are valid"
+    );
+    for (text, expected) in [
+        (
+            "[warm-start]\nrelative = -0.2\n",
+            "warm-start.relative: must be a number ≥ 0",
+        ),
+        (
+            "[warm-start]\nrelative = \"ten\"\n",
+            "warm-start.relative: must be a number",
+        ),
+        (
+            "[warm-starts]\nrelative = 0.1\n",
+            "warm-starts: unknown metric `warm-starts`",
+        ),
+        ("[warm-start\n", "is not valid TOML"),
+    ] {
+        let tol = dir.path().join("bad.toml");
+        std::fs::write(&tol, text).unwrap();
+        let out = compare(dir.path(), &["--tolerances", tol.to_str().unwrap()]);
+        one_line_error(&out, &format!("{}: {expected}", tol.display()));
+    }
+    let missing = dir.path().join("missing.toml");
+    let out = compare(dir.path(), &["--tolerances", missing.to_str().unwrap()]);
+    one_line_error(
+        &out,
+        &format!("{}: cannot be read: No such file", missing.display()),
+    );
+    assert_eq!(
+        out.stderr.matches("No such file").count(),
+        1,
+        "the cause is said once: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn compare_of_an_unreadable_result_file_says_the_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.json");
+    std::fs::write(&a, result_json()).unwrap();
+    let out = siteboss(["compare", a.to_str().unwrap(), "/proc/self/mem"]);
+    one_line_error(&out, "/proc/self/mem: cannot be read: Input/output error");
+    assert_eq!(
+        out.stderr.matches("Input/output error").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
