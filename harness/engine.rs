@@ -280,6 +280,7 @@ impl Runtime {
     ) -> anyhow::Result<Self> {
         let mut linker = Linker::<Host>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        crate::host::bound_clock_waits(&mut linker)?;
         if options.stub_missing_imports {
             linker.define_unknown_imports_as_traps(&component)?;
         }
@@ -296,6 +297,7 @@ impl Runtime {
                 program_name: source.name.clone(),
                 max_memory_bytes: usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX),
                 output_limit: options.output_limit,
+                max_wait: Duration::from_millis(options.call_timeout_ms),
             },
             options: options.clone(),
             footprint,
@@ -344,6 +346,9 @@ impl Runtime {
     pub fn instantiate(&self) -> Result<Live, InstanceError> {
         let mut store = self.new_store();
         match self.pre.instantiate(&mut store) {
+            Ok(_) if store.data().wait_cut_short() => {
+                Err(InstanceError::Timeout(self.options.call_timeout_ms))
+            }
             Ok(instance) => Ok(Live { store, instance }),
             Err(e) => Err(self.classify(&store, e)),
         }
@@ -354,7 +359,8 @@ impl Runtime {
     /// # Errors
     ///
     /// Returns [`InstanceError::Trap`] when the component traps or returns
-    /// `err`, [`InstanceError::Timeout`] when it runs past the call timeout, and
+    /// `err`, [`InstanceError::Timeout`] when it runs (or waits on a clock)
+    /// past the call timeout, and
     /// [`InstanceError::MemoryLimit`] when it grows past the store limit.
     pub fn run(&self, live: &mut Live) -> Result<(), InstanceError> {
         let Some(index) = &self.run else {
@@ -368,7 +374,11 @@ impl Runtime {
             .map_err(|e| {
                 InstanceError::Trap(format!("wasi:cli/run has an unexpected type: {e}"))
             })?;
-        match func.call(&mut live.store, ()) {
+        let outcome = func.call(&mut live.store, ());
+        if live.store.data().wait_cut_short() {
+            return Err(InstanceError::Timeout(self.options.call_timeout_ms));
+        }
+        match outcome {
             Ok((Ok(()),)) => Ok(()),
             Ok((Err(()),)) => Err(InstanceError::Trap("wasi:cli/run returned an error".into())),
             // `exit(ok)` ends a command successfully, as in any WASI host.

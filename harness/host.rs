@@ -2,9 +2,12 @@
 //! capture and resource limits.
 
 use crate::capture::Capture;
-use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Linker, Resource, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreContextMut, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
+use wasmtime_wasi::{HostMonotonicClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The limits and sandbox every instance gets.
 #[derive(Debug, Clone)]
@@ -15,6 +18,8 @@ pub struct Sandbox {
     pub max_memory_bytes: usize,
     /// The most bytes of stdout, and separately of stderr, that are kept.
     pub output_limit: usize,
+    /// The longest one clock subscription may wait: the call timeout.
+    pub max_wait: Duration,
 }
 
 /// What one store holds besides the instance: its WASI context, its captured
@@ -23,6 +28,8 @@ pub struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: Limiter,
+    max_wait: Duration,
+    wait_cut_short: bool,
     /// Everything the instance wrote to stdout (bounded).
     pub stdout: Capture,
     /// Everything the instance wrote to stderr (bounded).
@@ -40,6 +47,7 @@ impl Host {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .arg(&sandbox.program_name)
+            .monotonic_clock(Clock)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -48,6 +56,8 @@ impl Host {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter::new(sandbox.max_memory_bytes),
+            max_wait: sandbox.max_wait,
+            wait_cut_short: false,
             stdout,
             stderr,
         }
@@ -63,9 +73,83 @@ impl Host {
         (self.limiter.peak_memory, self.limiter.peak_table)
     }
 
+    /// Whether a clock wait was cut short at the call timeout.
+    pub fn wait_cut_short(&self) -> bool {
+        self.wait_cut_short
+    }
+
     /// Whether a memory growth was refused by the store limit.
     pub fn memory_limit_hit(&self) -> bool {
         self.limiter.memory_refused
+    }
+}
+
+/// Replaces `wasi:clocks/monotonic-clock`'s `subscribe-duration` and
+/// `subscribe-instant` in `linker` (which has WASI) with versions whose wait
+/// is cut short at the sandbox's `max_wait`.
+///
+/// The epoch deadline interrupts wasm code only: a component blocked in a
+/// host call, such as sleeping on a clock, would hold its thread (and ignore
+/// SIGINT) for as long as it asked. With every wait bounded by the call
+/// timeout the call comes back, and [`Host::wait_cut_short`] tells the
+/// caller it ran into the timeout.
+///
+/// # Errors
+///
+/// Fails when the functions cannot be defined.
+pub fn bound_clock_waits(linker: &mut Linker<Host>) -> anyhow::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut cx: StoreContextMut<'_, Host>, (nanos,): (u64,)| {
+            Ok((cx.data_mut().wait(Duration::from_nanos(nanos))?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut cx: StoreContextMut<'_, Host>, (when,): (u64,)| {
+            let left = when.saturating_sub(Clock.now());
+            Ok((cx.data_mut().wait(Duration::from_nanos(left))?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// The monotonic-clock interface as Wasmtime's WASI 0.2 defines it.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+impl Host {
+    /// A pollable that is ready after `wait`, or after `max_wait` if sooner.
+    fn wait(&mut self, wait: Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        self.wait_cut_short |= wait > self.max_wait;
+        let until = tokio::time::Instant::now() + wait.min(self.max_wait);
+        let timer = self.table.push(Timer(until))?;
+        subscribe(&mut self.table, timer)
+    }
+}
+
+struct Timer(tokio::time::Instant);
+
+#[async_trait::async_trait]
+impl Pollable for Timer {
+    async fn ready(&mut self) {
+        tokio::time::sleep_until(self.0).await
+    }
+}
+
+/// The monotonic clock instances read: nanoseconds since this process first
+/// read it, so `subscribe-instant` can turn an instant into a wait.
+struct Clock;
+
+impl HostMonotonicClock for Clock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_nanos() as u64
     }
 }
 

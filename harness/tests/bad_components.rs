@@ -341,6 +341,34 @@ fn the_default_call_timeout_stops_a_run_that_never_returns() {
 }
 
 #[test]
+fn a_run_that_sleeps_for_an_hour_is_stopped_by_the_call_timeout() {
+    // Blocked in a host call, where the epoch deadline cannot reach it.
+    let dir = tempfile::tempdir().unwrap();
+    let hour = 3600 * 1_000_000_000;
+    let path = write_wat(dir.path(), "sleeps.wasm", &sleeps_in_run(hour));
+    let (_, r) = measured(
+        dir.path(),
+        &path,
+        &["--call-timeout", "200", "--phases", "warm-start"],
+    );
+    let why = skipped(&r, "run");
+    assert_eq!(why.len(), 2, "{why:?}");
+    for w in &why {
+        assert!(w.contains("stopped after the 200 ms call timeout"), "{w}");
+    }
+}
+
+#[test]
+fn a_short_sleep_is_a_normal_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_wat(dir.path(), "naps.wasm", &sleeps_in_run(5_000_000));
+    let source = ComponentSource::from_path(&path).unwrap();
+    let options = RuntimeOptions::new(Allocator::Pooling);
+    let (_, run_error) = Runtime::probe(&source, &options).unwrap();
+    assert!(run_error.is_none(), "{run_error:?}");
+}
+
+#[test]
 fn a_run_that_grows_memory_without_bound_is_stopped_by_the_store_limit() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_wat(dir.path(), "grows.wasm", &grows_memory_in_run());

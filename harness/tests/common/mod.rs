@@ -92,6 +92,39 @@ pub fn exits_in_run(code: u32) -> String {
     )
 }
 
+/// `run` sleeps for `nanos` on `wasi:clocks/monotonic-clock` (a host call,
+/// where the epoch deadline cannot interrupt it), then returns `ok`.
+pub fn sleeps_in_run(nanos: u64) -> String {
+    format!(
+        r#"(component
+  (type $ty-poll (instance
+    (export "pollable" (type $pollable (sub resource)))
+    (type $borrow-pollable (borrow $pollable))
+    (type $block-ty (func (param "self" $borrow-pollable)))
+    (export "[method]pollable.block" (func (type $block-ty)))))
+  (import "wasi:io/poll@0.2.0" (instance $poll (type $ty-poll)))
+  (alias export $poll "pollable" (type $pollable))
+  (type $ty-clock (instance
+    (alias outer 1 $pollable (type $pollable-outer))
+    (export "pollable" (type $p (eq $pollable-outer)))
+    (type $own-pollable (own $p))
+    (type $subscribe-ty (func (param "when" u64) (result $own-pollable)))
+    (export "subscribe-duration" (func (type $subscribe-ty)))))
+  (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock (type $ty-clock)))
+  (core func $subscribe (canon lower (func $clock "subscribe-duration")))
+  (core func $block (canon lower (func $poll "[method]pollable.block")))
+  (core instance $imports (export "subscribe" (func $subscribe)) (export "block" (func $block)))
+  (core module $m
+    (import "host" "subscribe" (func $subscribe (param i64) (result i32)))
+    (import "host" "block" (func $block (param i32)))
+    (func (export "run") (result i32)
+      (call $block (call $subscribe (i64.const {nanos})))
+      i32.const 0))
+  (core instance $i (instantiate $m (with "host" (instance $imports))))
+  {RUN_EXPORT})"#
+    )
+}
+
 /// A core module, not a component.
 pub const CORE_MODULE: &str = r#"(module (func (export "_start")))"#;
 
