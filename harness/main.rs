@@ -68,6 +68,23 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(benchmark::progress_steps(&options), !args.no_progress);
     let json_file = args.json.clone().filter(|p| p != Path::new("-"));
     let md_file = args.markdown.clone().filter(|p| p != Path::new("-"));
+    // A mistyped path fails now, not after minutes of measuring.
+    for path in json_file.iter().chain(&md_file) {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "{}: cannot write: {} is not a directory",
+                path.display(),
+                dir.display()
+            );
+        }
+        if path.is_dir() {
+            anyhow::bail!("{}: cannot write: it is a directory", path.display());
+        }
+    }
     let mut write_error = None;
     let mut sink = |r: &BenchmarkResult| {
         // Files are rewritten after each phase so a crash loses nothing.
@@ -90,9 +107,6 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     };
     let result = benchmark::run(&options, &exe, &progress, &mut sink);
     progress.finish();
-    if let Some(e) = write_error {
-        return Err(e);
-    }
     let result = result?;
     let stdout_text = if args.json.as_deref() == Some(Path::new("-")) {
         Json.render(&result)
@@ -106,6 +120,11 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     let _ = out
         .write_all(stdout_text.as_bytes())
         .and_then(|_| out.flush());
+    // Reported after the result is on stdout, so a failed file write loses
+    // nothing that was measured.
+    if let Some(e) = write_error {
+        return Err(e);
+    }
     Ok(match (result.status, siteboss::interrupt::signal()) {
         (Status::Partial, Some(sig)) => {
             eprintln!(

@@ -230,3 +230,26 @@ fn compare_of_an_unreadable_result_file_says_the_cause_once() {
         out.stderr
     );
 }
+
+#[test]
+fn an_unwritable_output_path_fails_before_measuring() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("no-such-dir").join("out.json");
+    for (flag, path) in [
+        ("--json", nowhere.clone()),
+        ("--markdown", dir.path().to_path_buf()),
+    ] {
+        let out = siteboss([
+            "benchmark".as_ref(),
+            "--quick".as_ref(),
+            flag.as_ref(),
+            path.as_os_str(),
+        ] as [&std::ffi::OsStr; 4]);
+        one_line_error(&out, &format!("{}: cannot write: ", path.display()));
+        assert!(
+            out.stdout.is_empty(),
+            "nothing was measured: {}",
+            out.stdout
+        );
+    }
+}
