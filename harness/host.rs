@@ -82,6 +82,14 @@ impl Host {
     pub fn memory_limit_hit(&self) -> bool {
         self.limiter.memory_refused
     }
+
+    /// A pollable that is ready after `wait`, or after `max_wait` if sooner.
+    fn wait(&mut self, wait: Duration) -> wasmtime::Result<Resource<DynPollable>> {
+        self.wait_cut_short |= wait > self.max_wait;
+        let until = tokio::time::Instant::now() + wait.min(self.max_wait);
+        let timer = self.table.push(Timer(until))?;
+        subscribe(&mut self.table, timer)
+    }
 }
 
 /// Replaces `wasi:clocks/monotonic-clock`'s `subscribe-duration` and
@@ -119,16 +127,6 @@ pub fn bound_clock_waits(linker: &mut Linker<Host>) -> anyhow::Result<()> {
 
 /// The monotonic-clock interface as Wasmtime's WASI 0.2 defines it.
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
-
-impl Host {
-    /// A pollable that is ready after `wait`, or after `max_wait` if sooner.
-    fn wait(&mut self, wait: Duration) -> wasmtime::Result<Resource<DynPollable>> {
-        self.wait_cut_short |= wait > self.max_wait;
-        let until = tokio::time::Instant::now() + wait.min(self.max_wait);
-        let timer = self.table.push(Timer(until))?;
-        subscribe(&mut self.table, timer)
-    }
-}
 
 struct Timer(tokio::time::Instant);
 

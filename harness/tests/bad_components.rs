@@ -440,30 +440,26 @@ fn a_relative_component_path_reaches_the_child_processes() {
     let dir = tempfile::tempdir().unwrap();
     write_wat(dir.path(), "relative.wasm", &traps_in_run());
     let json = dir.path().join("out.json");
-    let out = siteboss_command([
-        "benchmark",
-        "--quick",
-        "--no-native",
-        "--no-progress",
-        "--allocator",
-        "pooling",
-        "--phases",
-        "memory,concurrency",
-        "--max-instances",
-        "20",
-        "--component",
-        "relative.wasm",
-        "--json",
-        "out.json",
-    ])
-    .current_dir(dir.path())
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_to_end(
+        siteboss_command([
+            "benchmark",
+            "--quick",
+            "--no-native",
+            "--no-progress",
+            "--allocator",
+            "pooling",
+            "--phases",
+            "memory,concurrency",
+            "--max-instances",
+            "20",
+            "--component",
+            "relative.wasm",
+            "--json",
+            "out.json",
+        ])
+        .current_dir(dir.path()),
     );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let r = read_result(&json);
     let c = &r.configurations[0];
     assert!(c.memory.is_some() && c.density.is_some(), "{:?}", c.skipped);

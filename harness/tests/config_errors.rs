@@ -49,12 +49,7 @@ fn gate(env: &[(&str, &str)]) -> Outcome {
     }
     cmd.envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"));
-    let out = cmd.output().unwrap();
-    Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_to_end(&mut cmd)
 }
 
 /// In a debug build the gate ignores its trials (they would judge

@@ -50,13 +50,7 @@ fn run_phases(
             });
         }
     }
-    let out = cmd.output().expect("siteboss starts");
-    let outcome = Outcome {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    (outcome, json)
+    (run_to_end(&mut cmd), json)
 }
 
 /// Runs the concurrency phase and returns the density result of its one

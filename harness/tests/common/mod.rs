@@ -223,7 +223,34 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out = siteboss_command(args).output().expect("siteboss starts");
+    run_to_end(&mut siteboss_command(args))
+}
+
+/// How long a test lets one `siteboss` run take before calling it a hang.
+pub const HANG: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs `cmd` to the end; a run that outlives [`HANG`] is killed and fails
+/// the test, so a hang shows as a failure rather than a stuck suite.
+pub fn run_to_end(cmd: &mut Command) -> Outcome {
+    use std::process::Stdio;
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("siteboss starts");
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(HANG) {
+        Ok(out) => out.expect("siteboss is waited for"),
+        Err(_) => {
+            // SAFETY: the child is not reaped until its waiting thread returns.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("siteboss did not end within {HANG:?}: {cmd:?}");
+        }
+    };
     Outcome {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
