@@ -60,22 +60,19 @@ fn status_kib(key: &str) -> Option<u64> {
 /// `MemAvailable` from `/proc/meminfo`, in bytes: what the kernel says can
 /// still be allocated without swapping.
 pub fn available_bytes() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line["MemAvailable:".len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    meminfo("MemAvailable:")
 }
 
 /// `MemTotal` from `/proc/meminfo`, in bytes.
 pub fn total_bytes() -> Option<u64> {
+    meminfo("MemTotal:")
+}
+
+/// A `/proc/meminfo` line's value, converted from KiB to bytes.
+fn meminfo(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line["MemTotal:".len()..]
+    let line = s.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line[key.len()..]
         .trim()
         .trim_end_matches("kB")
         .trim()
