@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 /// Live instances the pool has slots for in the latency phases (cold start,
 /// warm start, lifecycle, throughput): enough for every thread, small enough
-/// that the pool costs little to create. Each slot costs about 220 bytes of
-/// resident memory and 90 ns of engine creation up front.
+/// that the pool costs little to create: every slot costs resident memory
+/// and engine-creation time up front (README, "The production configuration").
 pub const LATENCY_POOL_CAPACITY: u32 = 1000;
 
 /// How many samples each phase takes and where the concurrency phase stops.
