@@ -56,8 +56,15 @@ fn a_baseline_30_percent_better_than_this_machine_fails_naming_the_metric() {
     let _guard = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let g = gate(dir.path());
-    let now = measured_warm_start(&g);
-    write_baseline(dir.path(), now * 0.7);
+    // 30% better than even this machine's best round: a slow episode during
+    // the session spreads the rounds, and "what this machine measures" must
+    // not be read from the slow ones.
+    let best = g
+        .measure(Allocator::Pooling, Metric::WarmStart)
+        .unwrap()
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    write_baseline(dir.path(), best * 0.7);
     let err = run_trial(&g, Allocator::Pooling, Metric::WarmStart)
         .expect_err("a 30% better baseline must fail the gate");
     assert!(
