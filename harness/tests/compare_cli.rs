@@ -1,72 +1,24 @@
 //! `siteboss compare` on synthetic result files: verdicts, exit codes and
 //! one-line reasons for bad input.
 
+mod common;
+
 use siteboss::model::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn summary(unit: Unit, median: f64, rounds: &[f64]) -> Summary {
-    let mut s = siteboss::stats::summarize_per_round(rounds, unit);
-    s.median = median;
-    s
-}
-
-/// A complete result whose warm start is `warm` ns (rounds spread ±1%).
+/// The shared complete result, with warm start `warm` ns (rounds ±1%) and
+/// the component hash `component_hash`.
 fn result(warm: f64, component_hash: &str) -> BenchmarkResult {
-    let rounds = |m: f64| vec![m * 0.99, m, m * 1.01, m * 0.995, m * 1.005];
-    let ns = |m: f64| summary(Unit::Nanoseconds, m, &rounds(m));
-    BenchmarkResult {
-        schema: SCHEMA_NAME.into(),
-        schema_version: SCHEMA_VERSION,
-        status: Status::Complete,
-        status_reason: None,
-        started_unix: 0,
-        runner: siteboss::fingerprint::current(),
-        runner_id: "synthetic".into(),
-        component: ComponentInfo {
-            name: "embedded hello".into(),
-            path: None,
-            bytes: 1904,
-            fnv1a64: component_hash.into(),
-            has_run: true,
-            artifact_bytes: 1,
-        },
-        settings: Settings {
-            quick: true,
-            rounds: 5,
-            samples_per_round: 1000,
-            cold_processes: 5,
-            memory_rounds: 3,
-            memory_points: vec![1, 10, 100, 1000],
-            throughput_seconds: 0.3,
-            threads: vec![1, 2],
-            max_instances: 20_000,
-            max_memory_bytes: u64::MAX,
-            min_available_bytes: 1 << 30,
-            time_limit_seconds: 10.0,
-        },
-        native: None,
-        configurations: vec![ConfigurationResult {
-            allocator: Allocator::Pooling,
-            config: vec!["allocator = pooling".into()],
-            skipped: vec![],
-            cold_start: None,
-            cold_start_precompiled: None,
-            warm_start: Some(ns(warm)),
-            lifecycle: Some(LifecycleResult {
-                total: ns(6000.0),
-                run: ns(1200.0),
-                drop: ns(2400.0),
-            }),
-            memory: None,
-            density: None,
-            throughput: vec![ThroughputResult {
-                threads: 2,
-                instantiations: summary(Unit::PerSecond, 300_000.0, &rounds(300_000.0)),
-                lifecycles: Some(summary(Unit::PerSecond, 200_000.0, &rounds(200_000.0))),
-            }],
-        }],
+    let mut r: BenchmarkResult = serde_json::from_slice(&common::result_json()).unwrap();
+    r.component.fnv1a64 = component_hash.into();
+    for c in &mut r.configurations {
+        c.warm_start = Some(siteboss::stats::summarize_per_round(
+            &[warm * 0.99, warm, warm * 1.01],
+            Unit::Nanoseconds,
+        ));
     }
+    r
 }
 
 fn write(dir: &Path, name: &str, r: &BenchmarkResult) -> PathBuf {
