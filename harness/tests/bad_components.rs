@@ -63,6 +63,15 @@ fn skipped(r: &BenchmarkResult, phase: &str) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that both allocators skipped `run`, each for a reason containing `cause`.
+fn assert_run_skipped_for_both(r: &BenchmarkResult, cause: &str) {
+    let why = skipped(r, "run");
+    assert_eq!(why.len(), 2, "{why:?}");
+    for w in &why {
+        assert!(w.contains(cause), "{w}");
+    }
+}
+
 // ---- could not run: exit 2 and one line naming the file and the cause ----
 
 #[test]
@@ -315,14 +324,7 @@ fn a_run_that_never_returns_is_stopped_by_the_call_timeout() {
         &path,
         &["--call-timeout", "200", "--phases", "warm-start"],
     );
-    let why = skipped(&r, "run");
-    assert_eq!(why.len(), 2, "{why:?}");
-    for w in &why {
-        assert!(
-            w.contains("stopped after the 200 ms call timeout (epoch deadline)"),
-            "{w}"
-        );
-    }
+    assert_run_skipped_for_both(&r, "stopped after the 200 ms call timeout (epoch deadline)");
     assert!(out.stdout.contains("call timeout"), "{}", out.stdout);
 }
 
@@ -351,11 +353,7 @@ fn a_run_that_sleeps_for_an_hour_is_stopped_by_the_call_timeout() {
         &path,
         &["--call-timeout", "200", "--phases", "warm-start"],
     );
-    let why = skipped(&r, "run");
-    assert_eq!(why.len(), 2, "{why:?}");
-    for w in &why {
-        assert!(w.contains("stopped after the 200 ms call timeout"), "{w}");
-    }
+    assert_run_skipped_for_both(&r, "stopped after the 200 ms call timeout");
 }
 
 #[test]
@@ -377,14 +375,7 @@ fn a_run_that_grows_memory_without_bound_is_stopped_by_the_store_limit() {
         &path,
         &["--instance-memory-limit", "4MiB", "--phases", "warm-start"],
     );
-    let why = skipped(&r, "run");
-    assert_eq!(why.len(), 2, "{why:?}");
-    for w in &why {
-        assert!(
-            w.contains("stopped by the store's memory limit of 4194304 bytes"),
-            "{w}"
-        );
-    }
+    assert_run_skipped_for_both(&r, "stopped by the store's memory limit of 4194304 bytes");
     assert!(out.stdout.contains("memory limit"), "{}", out.stdout);
 }
 
