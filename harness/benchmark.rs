@@ -49,11 +49,13 @@ pub enum Phase {
     Memory,
     /// Maximum concurrent instances.
     Concurrency,
+    /// Instructions, system calls and page faults per operation.
+    Counts,
 }
 
 impl Phase {
     /// Every phase, in the order a run measures them.
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 8] = [
         Phase::ColdStart,
         Phase::ColdStartPrecompiled,
         Phase::WarmStart,
@@ -61,6 +63,7 @@ impl Phase {
         Phase::Throughput,
         Phase::Memory,
         Phase::Concurrency,
+        Phase::Counts,
     ];
 
     /// The name reports use.
@@ -73,6 +76,7 @@ impl Phase {
             Phase::Throughput => "throughput",
             Phase::Memory => "memory",
             Phase::Concurrency => "concurrency",
+            Phase::Counts => "counts",
         }
     }
 
@@ -82,7 +86,7 @@ impl Phase {
             Phase::WarmStart | Phase::Lifecycle => p.rounds,
             Phase::Throughput => p.threads.len() * p.rounds,
             Phase::Memory => p.memory_rounds,
-            Phase::Concurrency => 1,
+            Phase::Concurrency | Phase::Counts => 1,
         }
     }
 }
@@ -118,10 +122,16 @@ pub fn run(
         Some(p) => ComponentSource::from_path(p)?,
         None => ComponentSource::embedded(),
     };
-    let dir = tempfile::Builder::new()
+    let mut dir = tempfile::Builder::new()
         .prefix("siteboss-")
         .tempdir()
         .map_err(|e| anyhow::anyhow!("cannot create a temporary directory: {e}"))?;
+    // SITEBOSS_KEEP_TEMP=1 keeps child requests, replies, artifacts and
+    // Valgrind's output for inspection.
+    if std::env::var_os("SITEBOSS_KEEP_TEMP").is_some_and(|v| v != "0") {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
     let fingerprint = crate::fingerprint::current();
     let mut subjects = Vec::with_capacity(o.allocators.len());
     for &a in &o.allocators {
@@ -194,6 +204,7 @@ pub fn run(
             memory: None,
             density: None,
             throughput: Vec::new(),
+            counts: None,
         };
         if let Some(err) = &subject.run_error {
             cfg.skipped.push(Skipped {
@@ -324,6 +335,40 @@ fn run_phase(
         Phase::Memory => cfg.memory = Some(measure::memory::memory(exe, subject, p, dir, &tick)?),
         Phase::Concurrency => {
             cfg.density = Some(measure::density::density(exe, subject, &p.density, dir)?);
+            tick();
+        }
+        Phase::Counts => {
+            let plan = measure::count::CountPlan::standard();
+            let mut counts = match measure::count::find_valgrind() {
+                Ok(vg) => measure::count::count(
+                    &vg,
+                    exe,
+                    &[subject],
+                    &plan,
+                    p.latency_pool_capacity,
+                    dir,
+                )?
+                .remove(0),
+                Err(reason) => {
+                    cfg.skipped.push(Skipped {
+                        phase: "counts: instructions and system calls".into(),
+                        reason,
+                    });
+                    crate::model::CountsResult {
+                        instrument: None,
+                        cpu_seen: None,
+                        key: measure::count::counts_key(),
+                        ops_per_block: plan.ops,
+                        figures: Default::default(),
+                    }
+                }
+            };
+            let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
+            counts.figures.insert(
+                crate::model::Metric::PageFaultsLifecycle,
+                measure::count::page_faults_lifecycle(&rt, &plan)?,
+            );
+            cfg.counts = Some(counts);
             tick();
         }
     }

@@ -234,18 +234,7 @@ fn allocators(r: &BenchmarkResult) -> Vec<Allocator> {
 
 /// The summary of `metric` in one configuration, if measured.
 pub fn metric_summary(c: &ConfigurationResult, metric: Metric) -> Option<&Summary> {
-    match metric {
-        Metric::WarmStart => c.warm_start.as_ref(),
-        Metric::Lifecycle => c.lifecycle.as_ref().map(|l| &l.total),
-        Metric::Throughput => c
-            .throughput
-            .iter()
-            .max_by_key(|t| t.threads)
-            .map(|t| t.lifecycles.as_ref().unwrap_or(&t.instantiations)),
-        Metric::MemoryPerInstance => c.memory.as_ref().map(|m| &m.per_instance),
-        Metric::ColdStart => c.cold_start.as_ref().map(|s| &s.in_process),
-        Metric::ColdStartPrecompiled => c.cold_start_precompiled.as_ref().map(|s| &s.in_process),
-    }
+    c.summary(metric)
 }
 
 /// Compares loaded results (`BASE HEAD` pairs, in order). Pure.

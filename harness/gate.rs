@@ -211,6 +211,7 @@ impl Gate {
                 .map(|r| r.total as f64)
                 .collect())
             }
+            other => anyhow::bail!("{other}: not yet"),
         }
     }
 

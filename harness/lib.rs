@@ -19,3 +19,4 @@ pub mod progress;
 pub mod report;
 pub mod stats;
 pub mod tolerance;
+pub mod valgrind;

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Child { request } => {
-            ExitCode::from(siteboss::measure::child::serve(&request) as u8)
+            ExitCode::from(siteboss::measure::serve::serve(&request) as u8)
         }
         Command::Compare(args) => match run_compare(&args) {
             Ok(code) => code,

@@ -1,5 +1,11 @@
 //! Child processes: the phases whose figure belongs to a fresh process.
 //!
+//! This module is the protocol and the parent's side only: what a child is
+//! asked ([`Request`], [`Task`]), what it answers ([`Reply`]), and
+//! [`spawn`]. The child's side, which dispatches a task to its phase, is
+//! [`super::serve`]; phases import this module, and this module imports no
+//! phase.
+//!
 //! The parent spawns the `siteboss` binary as `siteboss __child REQUEST_FILE`.
 //! The request is JSON; the child writes its JSON reply to the file the request
 //! names and exits. Replies go through files, not pipes, so that the parent
@@ -7,17 +13,16 @@
 //! block on a full pipe.
 
 use super::DensityLimits;
-use super::density::DensityReply;
-use super::memory::MemoryReply;
 use super::os::{ChildExit, wait_child};
-use crate::component::ComponentSource;
 use crate::engine::{Footprint, RuntimeOptions};
+use crate::model::DensityResult;
 use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The subcommand name the binary dispatches to [`serve`].
+/// The subcommand name the binary dispatches to [`super::serve::serve`].
 pub const SUBCOMMAND: &str = "__child";
 
 /// What a child is asked to do.
@@ -58,6 +63,83 @@ pub enum Task {
         /// Where to stop.
         limits: DensityLimits,
     },
+    /// Counted blocks of operations, run under Valgrind's callgrind.
+    Count {
+        /// The profiles to count, each with its options and footprint.
+        profiles: Vec<CountProfile>,
+        /// Block sizes and rounds.
+        plan: CountPlan,
+    },
+}
+
+/// One profile the counting child measures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CountProfile {
+    /// The runtime options, including the pool capacity.
+    pub options: RuntimeOptions,
+    /// The footprint the engine is sized for.
+    pub footprint: Footprint,
+}
+
+/// How many operations the counting child runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountPlan {
+    /// Uncounted lifecycles first, per profile.
+    pub warmup: usize,
+    /// Operations per counted block of instance operations.
+    pub ops: usize,
+    /// Operations per counted block of engine-level operations (engine
+    /// creation, deserialize, first instantiation), which are far costlier.
+    pub cold_ops: usize,
+    /// Rounds: each is one empty block and one block of every operation.
+    pub rounds: usize,
+}
+
+/// One resident-memory and page-fault reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryReading {
+    /// Live instances.
+    pub instances: usize,
+    /// Resident bytes of the process.
+    pub rss: u64,
+    /// Minor page faults of the process so far.
+    pub minor_faults: u64,
+}
+
+/// A memory child's readings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryReply {
+    /// The reading with the runtime loaded and no instance alive.
+    pub runtime: MemoryReading,
+    /// One reading per requested N, ascending.
+    pub points: Vec<MemoryReading>,
+}
+
+/// What the counting child ran, for the parent to match with Valgrind's
+/// output: the blocks in order, each named as its callgrind dump is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CountReply {
+    /// Whether the child found itself under Valgrind (if not, it counted nothing).
+    pub on_valgrind: bool,
+    /// The CPU as the child saw it (under Valgrind, Valgrind's synthetic one).
+    pub cpu_seen: String,
+    /// The blocks, in the order they ran.
+    pub blocks: Vec<CountBlock>,
+}
+
+/// One counted block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountBlock {
+    /// Index of the profile in the request.
+    pub profile: usize,
+    /// The operation, or `None` for the empty block of its round.
+    pub op: Option<String>,
+    /// The round.
+    pub round: usize,
+    /// Operations in the block.
+    pub ops: usize,
+    /// The label of its callgrind dump, and the number in its system-call markers.
+    pub id: u32,
 }
 
 /// A child's reply.
@@ -69,7 +151,9 @@ pub enum Reply {
     /// Memory readings.
     Memory(MemoryReply),
     /// Where the concurrency phase stopped.
-    Density(DensityReply),
+    Density(DensityResult),
+    /// What the counting child ran.
+    Count(CountReply),
     /// The child could not do its task.
     Failed {
         /// One line.
@@ -106,6 +190,24 @@ pub fn spawn(
     dir: &Path,
     timeout: Duration,
 ) -> anyhow::Result<(Reply, ChildExit)> {
+    spawn_wrapped(&[], &[], exe, request, dir, timeout)
+}
+
+/// As [`spawn`], with the child started through `wrapper` (a program and
+/// its arguments, such as `valgrind --tool=callgrind`), which is given the
+/// `siteboss` command line to run, and with `env` added to its environment.
+///
+/// # Errors
+///
+/// As [`spawn`].
+pub fn spawn_wrapped(
+    wrapper: &[OsString],
+    env: &[(&str, &str)],
+    exe: &Path,
+    request: &Request,
+    dir: &Path,
+    timeout: Duration,
+) -> anyhow::Result<(Reply, ChildExit)> {
     let req_path = request.reply.with_extension("request.json");
     let err_path = request.reply.with_extension("stderr");
     std::fs::write(&req_path, serde_json::to_vec(request)?).map_err(|e| {
@@ -114,7 +216,14 @@ pub fn spawn(
     let _ = std::fs::remove_file(&request.reply);
     let stderr = std::fs::File::create(&err_path)
         .map_err(|e| anyhow::anyhow!("{}: cannot create: {e}", err_path.display()))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
     cmd.arg(SUBCOMMAND)
         .arg(&req_path)
         .current_dir(dir)
@@ -124,11 +233,17 @@ pub fn spawn(
         // A child near the mapping limit must not capture a backtrace: at map
         // exhaustion that allocation fails and the process deadlocked.
         .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0");
+        .env("RUST_LIB_BACKTRACE", "0")
+        .envs(env.iter().copied());
     let started = Instant::now();
-    let child = cmd
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("{}: cannot start a child process: {e}", exe.display()))?;
+    let child = cmd.spawn().map_err(|e| {
+        anyhow::anyhow!(
+            "{}: cannot start a child process: {e}",
+            wrapper
+                .first()
+                .map_or(exe.display().to_string(), |w| w.to_string_lossy().into_owned())
+        )
+    })?;
     let exit = wait_child(&child, started, timeout)?;
     let last_err = std::fs::read_to_string(&err_path).ok().and_then(|s| {
         s.lines()
@@ -160,78 +275,4 @@ pub fn spawn(
             last_err.map(|l| format!(": {l}")).unwrap_or_default()
         ),
     }
-}
-
-/// The child's side: reads the request at `path`, does the task, writes the
-/// reply. Returns the process exit code.
-pub fn serve(path: &Path) -> i32 {
-    let request: Request = match std::fs::read(path)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{}: cannot read the child request: {e}", path.display());
-            return 2;
-        }
-    };
-    let reply = match run_task(&request) {
-        Ok(r) => r,
-        Err(e) => Reply::Failed {
-            error: format!("{e:#}").replace('\n', " "),
-        },
-    };
-    match serde_json::to_vec(&reply).map(|b| std::fs::write(&request.reply, b)) {
-        Ok(Ok(())) => 0,
-        Ok(Err(e)) => {
-            eprintln!("{}: cannot write the reply: {e}", request.reply.display());
-            2
-        }
-        Err(e) => {
-            eprintln!("cannot encode the reply: {e}");
-            2
-        }
-    }
-}
-
-fn run_task(request: &Request) -> anyhow::Result<Reply> {
-    let source = match &request.component {
-        Some(p) => ComponentSource::from_path(p)?,
-        None => ComponentSource::embedded(),
-    };
-    Ok(match &request.task {
-        Task::Cold { artifact } => Reply::Cold(super::cold::once(
-            &source,
-            &request.options,
-            request.footprint,
-            artifact.as_deref(),
-        )?),
-        Task::Memory { artifact, points } => {
-            let rt = load(&source, request, artifact)?;
-            Reply::Memory(super::memory::measure_in_child(&rt, points)?)
-        }
-        Task::Density { artifact, limits } => Reply::Density(super::density::serve(
-            &source,
-            request,
-            &read_artifact(artifact)?,
-            limits,
-        )?),
-    })
-}
-
-fn load(
-    source: &ComponentSource,
-    request: &Request,
-    artifact: &Path,
-) -> anyhow::Result<crate::engine::Runtime> {
-    crate::engine::Runtime::deserialize(
-        &read_artifact(artifact)?,
-        source,
-        &request.options,
-        request.footprint,
-    )
-}
-
-fn read_artifact(artifact: &Path) -> anyhow::Result<Vec<u8>> {
-    std::fs::read(artifact).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", artifact.display()))
 }

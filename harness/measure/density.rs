@@ -21,9 +21,6 @@ const ADDRESS_MARGIN: u64 = 256 << 20;
 /// Instances between two readings of the limits, at most.
 const MAX_STRIDE: u64 = 1024;
 
-/// The child's reply: the result, or the reason there is none.
-pub type DensityReply = DensityResult;
-
 /// The child's side: loads the runtime from `artifact`, fills until a
 /// limit, then tears down.
 ///

@@ -1,22 +1,20 @@
 //! Memory per instance and total memory for N live instances, read as the
 //! resident memory of fresh child processes.
 
-use super::child::{self, Reply, Request, Task};
+use super::child::{self, MemoryReading, MemoryReply, Reply, Request, Task};
 use super::{Plan, Subject, os};
 use crate::engine::Runtime;
 use crate::model::{MemoryPoint, MemoryResult, Unit};
 use crate::stats::{slope, summarize, summarize_per_round};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
-/// One child's readings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MemoryReply {
-    /// Resident bytes with the runtime loaded and no instance alive.
-    pub runtime_rss: u64,
-    /// `(live instances, resident bytes)`, ascending.
-    pub points: Vec<(usize, u64)>,
+fn reading(instances: usize) -> MemoryReading {
+    MemoryReading {
+        instances,
+        rss: os::rss_bytes(),
+        minor_faults: os::minor_faults(),
+    }
 }
 
 /// The child's side: creates instances, runs each once and keeps it alive,
@@ -33,7 +31,7 @@ pub fn measure_in_child(rt: &Runtime, points: &[usize]) -> anyhow::Result<Memory
         .or_else(|e| if rt.has_run() { Err(e) } else { Ok(()) })?;
     let max = points.iter().copied().max().unwrap_or(0);
     let mut live = Vec::with_capacity(max);
-    let runtime_rss = os::rss_bytes();
+    let runtime = reading(0);
     let mut readings = Vec::with_capacity(points.len());
     for &n in points {
         while live.len() < n {
@@ -43,10 +41,10 @@ pub fn measure_in_child(rt: &Runtime, points: &[usize]) -> anyhow::Result<Memory
             }
             live.push(l);
         }
-        readings.push((n, os::rss_bytes()));
+        readings.push(reading(n));
     }
     Ok(MemoryReply {
-        runtime_rss,
+        runtime,
         points: readings,
     })
 }
@@ -92,7 +90,7 @@ pub fn memory(
 
 /// Summarises children's readings. Pure, so it is tested without children.
 pub fn summarize_memory(replies: &[MemoryReply], points: &[usize]) -> MemoryResult {
-    let runtime: Vec<f64> = replies.iter().map(|r| r.runtime_rss as f64).collect();
+    let runtime: Vec<f64> = replies.iter().map(|r| r.runtime.rss as f64).collect();
     let rows = points
         .iter()
         .map(|&n| MemoryPoint {
@@ -100,25 +98,38 @@ pub fn summarize_memory(replies: &[MemoryReply], points: &[usize]) -> MemoryResu
             rss: summarize(
                 &replies
                     .iter()
-                    .filter_map(|r| r.points.iter().find(|p| p.0 == n).map(|p| p.1 as f64))
+                    .filter_map(|r| {
+                        r.points
+                            .iter()
+                            .find(|p| p.instances == n)
+                            .map(|p| p.rss as f64)
+                    })
                     .collect::<Vec<_>>(),
                 Unit::Bytes,
             ),
         })
         .collect();
     // The slope over every N of a round, including N = 0 (the runtime alone).
-    let slopes: Vec<f64> = replies
-        .iter()
-        .map(|r| {
-            let mut pts = vec![(0.0, r.runtime_rss as f64)];
-            pts.extend(r.points.iter().map(|&(n, b)| (n as f64, b as f64)));
-            slope(&pts)
-        })
-        .collect();
+    let slopes = |value: fn(&MemoryReading) -> u64| -> Vec<f64> {
+        replies
+            .iter()
+            .map(|r| {
+                let pts: Vec<(f64, f64)> = std::iter::once(&r.runtime)
+                    .chain(&r.points)
+                    .map(|p| (p.instances as f64, value(p) as f64))
+                    .collect();
+                slope(&pts)
+            })
+            .collect()
+    };
     MemoryResult {
         runtime_rss: summarize(&runtime, Unit::Bytes),
         points: rows,
-        per_instance: summarize_per_round(&slopes, Unit::Bytes),
+        per_instance: summarize_per_round(&slopes(|p| p.rss), Unit::Bytes),
+        page_faults_per_instance: Some(summarize_per_round(
+            &slopes(|p| p.minor_faults),
+            Unit::PageFaults,
+        )),
     }
 }
 
@@ -129,10 +140,18 @@ mod tests {
     #[test]
     fn slope_is_per_instance_cost_not_total_over_n() {
         let reply = |base: u64, per: u64| MemoryReply {
-            runtime_rss: base,
+            runtime: MemoryReading {
+                instances: 0,
+                rss: base,
+                minor_faults: 1000,
+            },
             points: [1usize, 10, 100, 1000]
                 .iter()
-                .map(|&n| (n, base + per * n as u64))
+                .map(|&n| MemoryReading {
+                    instances: n,
+                    rss: base + per * n as u64,
+                    minor_faults: 1000 + 3 * n as u64,
+                })
                 .collect(),
         };
         let m = summarize_memory(
@@ -148,5 +167,7 @@ mod tests {
         assert_eq!(m.points[3].instances, 1000);
         // Total at N=1 is dominated by the runtime, which is why total/N is wrong.
         assert!(m.points[0].rss.median > 100.0 * m.per_instance.median);
+        let faults = m.page_faults_per_instance.unwrap();
+        assert!((faults.median - 3.0).abs() < 1e-9, "{}", faults.median);
     }
 }

@@ -7,10 +7,12 @@
 
 pub mod child;
 pub mod cold;
+pub mod count;
 pub mod density;
 pub mod memory;
 pub mod native;
 pub mod os;
+pub mod serve;
 pub mod throughput;
 pub mod warm;
 

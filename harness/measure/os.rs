@@ -19,6 +19,24 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Minor page faults of this whole process so far (`getrusage(RUSAGE_SELF)`).
+pub fn minor_faults() -> u64 {
+    rusage(libc::RUSAGE_SELF).map_or(0, |r| r.ru_minflt as u64)
+}
+
+/// Minor page faults of the calling thread so far (`getrusage(RUSAGE_THREAD)`).
+pub fn thread_minor_faults() -> u64 {
+    rusage(libc::RUSAGE_THREAD).map_or(0, |r| r.ru_minflt as u64)
+}
+
+fn rusage(who: libc::c_int) -> Option<libc::rusage> {
+    // SAFETY: getrusage writes one rusage into the zeroed struct it is given.
+    unsafe {
+        let mut r: libc::rusage = std::mem::zeroed();
+        (libc::getrusage(who, &mut r) == 0).then_some(r)
+    }
+}
+
 /// The number of memory mappings of this process (lines of `/proc/self/maps`).
 ///
 /// Counted through a small fixed buffer: near the mapping limit the file is

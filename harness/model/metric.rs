@@ -28,6 +28,26 @@ pub enum Unit {
     PerSecond,
     /// A plain count.
     Count,
+    /// Instructions executed (counted by callgrind), per operation.
+    Instructions,
+    /// Minor page faults, per operation.
+    PageFaults,
+    /// System calls, per operation.
+    Syscalls,
+}
+
+/// How a metric is obtained, which decides where its baseline lives and how
+/// much it may move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Read from a clock: noisy on a shared machine, and specific to the
+    /// machine it was measured on. Baselines are per runner.
+    Timed,
+    /// Counted: instructions, system calls, page faults and resident bytes per
+    /// operation, repeatable to well under 1% on one build. Baselines are
+    /// shared by every runner of one architecture (see `counts_key`).
+    Counted,
 }
 
 /// Which way is better for a metric. A tolerance applies in this direction.
@@ -93,24 +113,64 @@ pub enum Metric {
     Lifecycle,
     /// Full lifecycles per second with every available core busy.
     Throughput,
+    /// Instantiate-and-drop cycles per second with every core busy (for
+    /// components without a `run`, where lifecycles cannot be measured).
+    InstantiationThroughput,
     /// Resident memory added by each live instance that has run (a slope).
     MemoryPerInstance,
     /// Cold start in a fresh process: engine, compile, instantiate, run.
     ColdStart,
     /// Cold start in-process from a precompiled artifact.
     ColdStartPrecompiled,
+    /// Instructions per warm start (fresh store, WASI context, instantiate).
+    InstructionsWarmStart,
+    /// Instructions per lifecycle (instantiate, run, drop).
+    InstructionsLifecycle,
+    /// Instructions per call of the component's `run` on a fresh instance.
+    InstructionsRun,
+    /// Instructions per drop of a store that has run.
+    InstructionsDrop,
+    /// Instructions to create an engine with this profile's configuration.
+    InstructionsEngine,
+    /// Instructions to deserialize the artifact, link WASI and prepare
+    /// `InstancePre` in a fresh engine.
+    InstructionsDeserialize,
+    /// Instructions of the first instantiation in a freshly loaded engine.
+    InstructionsFirstInstantiate,
+    /// Minor page faults per lifecycle, in steady state.
+    PageFaultsLifecycle,
+    /// Minor page faults per live instance that has run (a slope).
+    PageFaultsPerInstance,
+    /// System calls per lifecycle, in steady state.
+    SyscallsLifecycle,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 17] = [
         Metric::WarmStart,
         Metric::Lifecycle,
         Metric::Throughput,
+        Metric::InstantiationThroughput,
         Metric::MemoryPerInstance,
         Metric::ColdStart,
         Metric::ColdStartPrecompiled,
+        Metric::InstructionsWarmStart,
+        Metric::InstructionsLifecycle,
+        Metric::InstructionsRun,
+        Metric::InstructionsDrop,
+        Metric::InstructionsEngine,
+        Metric::InstructionsDeserialize,
+        Metric::InstructionsFirstInstantiate,
+        Metric::PageFaultsLifecycle,
+        Metric::PageFaultsPerInstance,
+        Metric::SyscallsLifecycle,
     ];
+
+    /// The counted metrics, in report order.
+    pub fn counted() -> impl Iterator<Item = Metric> {
+        Metric::ALL.into_iter().filter(|m| m.kind() == Kind::Counted)
+    }
 
     /// The short name used in trial names, tolerance files and baselines.
     pub fn name(self) -> &'static str {
@@ -118,9 +178,20 @@ impl Metric {
             Metric::WarmStart => "warm-start",
             Metric::Lifecycle => "lifecycle",
             Metric::Throughput => "throughput",
+            Metric::InstantiationThroughput => "instantiation-throughput",
             Metric::MemoryPerInstance => "memory-per-instance",
             Metric::ColdStart => "cold-start",
             Metric::ColdStartPrecompiled => "cold-start-precompiled",
+            Metric::InstructionsWarmStart => "instructions-warm-start",
+            Metric::InstructionsLifecycle => "instructions-lifecycle",
+            Metric::InstructionsRun => "instructions-run",
+            Metric::InstructionsDrop => "instructions-drop",
+            Metric::InstructionsEngine => "instructions-engine",
+            Metric::InstructionsDeserialize => "instructions-deserialize",
+            Metric::InstructionsFirstInstantiate => "instructions-first-instantiate",
+            Metric::PageFaultsLifecycle => "page-faults-lifecycle",
+            Metric::PageFaultsPerInstance => "page-faults-per-instance",
+            Metric::SyscallsLifecycle => "syscalls-lifecycle",
         }
     }
 
@@ -131,17 +202,44 @@ impl Metric {
             | Metric::Lifecycle
             | Metric::ColdStart
             | Metric::ColdStartPrecompiled => Unit::Nanoseconds,
-            Metric::Throughput => Unit::PerSecond,
+            Metric::Throughput | Metric::InstantiationThroughput => Unit::PerSecond,
             Metric::MemoryPerInstance => Unit::Bytes,
+            Metric::InstructionsWarmStart
+            | Metric::InstructionsLifecycle
+            | Metric::InstructionsRun
+            | Metric::InstructionsDrop
+            | Metric::InstructionsEngine
+            | Metric::InstructionsDeserialize
+            | Metric::InstructionsFirstInstantiate => Unit::Instructions,
+            Metric::PageFaultsLifecycle | Metric::PageFaultsPerInstance => Unit::PageFaults,
+            Metric::SyscallsLifecycle => Unit::Syscalls,
         }
     }
 
     /// Which way is better.
     pub fn direction(self) -> Direction {
         match self {
-            Metric::Throughput => Direction::HigherIsBetter,
+            Metric::Throughput | Metric::InstantiationThroughput => Direction::HigherIsBetter,
             _ => Direction::LowerIsBetter,
         }
+    }
+
+    /// Whether it is read from a clock or counted.
+    pub fn kind(self) -> Kind {
+        match self {
+            Metric::WarmStart
+            | Metric::Lifecycle
+            | Metric::Throughput
+            | Metric::InstantiationThroughput
+            | Metric::ColdStart
+            | Metric::ColdStartPrecompiled => Kind::Timed,
+            _ => Kind::Counted,
+        }
+    }
+
+    /// Whether counting it needs Valgrind.
+    pub fn needs_valgrind(self) -> bool {
+        self.unit() == Unit::Instructions || self == Metric::SyscallsLifecycle
     }
 }
 

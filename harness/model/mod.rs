@@ -10,7 +10,7 @@ mod runner;
 mod summary;
 mod verdict;
 
-pub use metric::{Allocator, Direction, Metric, ParseError, Unit};
+pub use metric::{Allocator, Direction, Kind, Metric, ParseError, Unit};
 pub use results::*;
 pub use runner::Fingerprint;
 pub use summary::Summary;

@@ -4,8 +4,9 @@
 //! Every time is in nanoseconds, every size in bytes and every rate per second,
 //! as each `Summary` also says in its `unit`.
 
-use super::{Allocator, Fingerprint, Summary};
+use super::{Allocator, Fingerprint, Metric, Summary};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The `schema` field every result file carries.
 pub const SCHEMA_NAME: &str = "siteboss-benchmark";
@@ -142,6 +143,57 @@ pub struct ConfigurationResult {
     /// Instantiations and lifecycles per second, per thread count.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub throughput: Vec<ThroughputResult>,
+    /// Instructions, system calls and page faults per operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<CountsResult>,
+}
+
+impl ConfigurationResult {
+    /// The summary of `metric` in this configuration, if it was measured.
+    ///
+    /// Each metric maps to exactly one figure: `throughput` is lifecycles per
+    /// second and `instantiation-throughput` instantiations per second, so
+    /// two results never compare one with the other.
+    pub fn summary(&self, metric: Metric) -> Option<&Summary> {
+        let all_cores = || self.throughput.iter().max_by_key(|t| t.threads);
+        match metric {
+            Metric::WarmStart => self.warm_start.as_ref(),
+            Metric::Lifecycle => self.lifecycle.as_ref().map(|l| &l.total),
+            Metric::Throughput => all_cores().and_then(|t| t.lifecycles.as_ref()),
+            Metric::InstantiationThroughput => all_cores().map(|t| &t.instantiations),
+            Metric::MemoryPerInstance => self.memory.as_ref().map(|m| &m.per_instance),
+            Metric::PageFaultsPerInstance => self
+                .memory
+                .as_ref()
+                .and_then(|m| m.page_faults_per_instance.as_ref()),
+            Metric::ColdStart => self.cold_start.as_ref().map(|s| &s.in_process),
+            Metric::ColdStartPrecompiled => {
+                self.cold_start_precompiled.as_ref().map(|s| &s.in_process)
+            }
+            counted => self.counts.as_ref().and_then(|c| c.figures.get(&counted)),
+        }
+    }
+}
+
+/// Counted figures per operation, each the steady-state cost of one
+/// operation: a block of operations after a warm-up, minus an empty block,
+/// divided by the block's length; one value per round.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountsResult {
+    /// How instructions and system calls were counted, such as
+    /// `valgrind-3.19.0 --tool=callgrind`; absent when Valgrind was not found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<String>,
+    /// The CPU the counted code ran on as it saw it: under Valgrind, the
+    /// synthetic CPU Valgrind presents (which is what Cranelift compiled for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seen: Option<String>,
+    /// The key counted baselines are filed under (`counts_key`).
+    pub key: String,
+    /// Operations per counted block.
+    pub ops_per_block: usize,
+    /// Metric → per-operation count, one value per round.
+    pub figures: BTreeMap<Metric, Summary>,
 }
 
 /// A phase that was not measured.
@@ -198,6 +250,10 @@ pub struct MemoryResult {
     /// The least-squares slope of resident memory over N: the memory each
     /// additional live instance costs. One value per round.
     pub per_instance: Summary,
+    /// The least-squares slope of the process's minor page faults over N.
+    /// One value per round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_faults_per_instance: Option<Summary>,
 }
 
 /// Resident memory at one N.

@@ -85,6 +85,9 @@ pub fn document(r: &BenchmarkResult) -> Document {
         concurrency(r),
         throughput(r),
     ];
+    if let Some(c) = counts_section(r) {
+        sections.push(c);
+    }
     if let Some(n) = native_section(r) {
         sections.push(n);
     }
@@ -485,6 +488,63 @@ fn throughput(r: &BenchmarkResult) -> Section {
             cite(HEADLINE[3].page_wasm)
         )],
     }
+}
+
+fn counts_section(r: &BenchmarkResult) -> Option<Section> {
+    let cols: Vec<&ConfigurationResult> = wasm_columns(r)
+        .into_iter()
+        .filter(|c| c.counts.is_some() || c.memory.is_some())
+        .collect();
+    let any_counts = cols.iter().any(|c| c.counts.is_some());
+    if !any_counts {
+        return None;
+    }
+    let mut header = vec!["Per operation (counted)".to_owned()];
+    header.extend(cols.iter().map(|c| c.allocator.to_string()));
+    let rows = crate::model::Metric::counted()
+        .filter(|m| cols.iter().any(|c| c.summary(*m).is_some()))
+        .map(|m| {
+            let mut row = vec![m.name().to_owned()];
+            row.extend(cols.iter().map(|c| {
+                or_dash(c.summary(m).map(|s| {
+                    format!(
+                        "{} [{}–{}] n={}",
+                        super::format::value(s.median, s.unit),
+                        super::format::value(s.min, s.unit)
+                            .split(' ')
+                            .next()
+                            .unwrap_or_default(),
+                        super::format::value(s.max, s.unit)
+                            .split(' ')
+                            .next()
+                            .unwrap_or_default(),
+                        s.n
+                    )
+                }))
+            }));
+            row
+        })
+        .collect();
+    let mut lines = vec![
+        "Each cell: the median over rounds of the steady-state count per operation (a block of operations after a warm-up, minus an empty block, divided by its length), [min–max] over rounds. Counts, unlike times, do not move with the machine's load.".to_owned(),
+    ];
+    if let Some(c) = cols.iter().find_map(|c| c.counts.as_ref()) {
+        match (&c.instrument, &c.cpu_seen) {
+            (Some(i), Some(cpu)) => lines.push(format!(
+                "Instructions and system calls: {i}, user space only, on the CPU Valgrind presents ({cpu}); system calls exclude those the vDSO answers natively (clock_gettime and kin). Page faults: getrusage, natively. Counted-baseline key: {}.",
+                c.key
+            )),
+            _ => lines.push(format!(
+                "Instructions and system calls were not counted (see \"Not measured\"). Page faults: getrusage, natively. Counted-baseline key: {}.",
+                c.key
+            )),
+        }
+    }
+    Some(Section {
+        title: "Counted per operation".into(),
+        tables: vec![Table { header, rows }],
+        lines,
+    })
 }
 
 fn native_section(r: &BenchmarkResult) -> Option<Section> {

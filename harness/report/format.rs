@@ -76,7 +76,27 @@ pub fn value(v: f64, unit: Unit) -> String {
         Unit::Bytes => bytes(v),
         Unit::PerSecond => rate(v),
         Unit::Count => count(v.round().max(0.0) as u64),
+        Unit::Instructions => per_op(v, "instructions"),
+        Unit::PageFaults => per_op(v, "page faults"),
+        Unit::Syscalls => per_op(v, "system calls"),
     }
+}
+
+/// A counted figure per operation: 3 significant figures with a k or M
+/// suffix, and what was counted.
+pub fn per_op(v: f64, what: &str) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let a = v.abs();
+    let n = if a >= 1e6 {
+        format!("{}M", sig3(v / 1e6))
+    } else if a >= 1e3 {
+        format!("{}k", sig3(v / 1e3))
+    } else {
+        sig3(v)
+    };
+    format!("{n} {what}")
 }
 
 /// The median alone.
@@ -130,5 +150,8 @@ mod tests {
         assert_eq!(ratio(1234.4), "1,234×");
         assert_eq!(ratio(2.5), "2.50×");
         assert_eq!(time(f64::NAN), "n/a");
+        assert_eq!(per_op(25_612.4, "instructions"), "25.6k instructions");
+        assert_eq!(per_op(1_234_567.0, "instructions"), "1.23M instructions");
+        assert_eq!(per_op(0.0, "page faults"), "0.00 page faults");
     }
 }

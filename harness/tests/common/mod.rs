@@ -372,6 +372,7 @@ pub fn result_json() -> Vec<u8> {
                     rss: s(Unit::Bytes, 2e7),
                 }],
                 per_instance: s(Unit::Bytes, 12e3),
+                page_faults_per_instance: Some(s(Unit::PageFaults, 3.0)),
             }),
             density: Some(DensityResult {
                 instances: 20_000,
@@ -391,6 +392,16 @@ pub fn result_json() -> Vec<u8> {
                 instantiations: s(Unit::PerSecond, 3e5),
                 lifecycles: Some(s(Unit::PerSecond, 2e5)),
             }],
+            counts: Some(CountsResult {
+                instrument: Some("valgrind-3.19.0 --tool=callgrind".into()),
+                cpu_seen: Some("Intel(R) Core(TM) i7-4910MQ CPU @ 2.90GHz (x86-64-v3)".into()),
+                key: "x86_64-linux-x86-64-v3".into(),
+                ops_per_block: 100,
+                figures: Metric::counted()
+                    .filter(|m| *m != Metric::MemoryPerInstance && *m != Metric::PageFaultsPerInstance)
+                    .map(|m| (m, s(m.unit(), 5e4)))
+                    .collect(),
+            }),
         }],
     };
     serde_json::to_vec_pretty(&r).unwrap()
