@@ -1,18 +1,29 @@
-//! Per-runner baselines: `baselines/<runner>.snap`, an insta snapshot whose
-//! body is JSON and whose `info` metadata records the fingerprint of the
-//! machine it was recorded on.
+//! Baselines: insta snapshots whose body is JSON and whose `info` metadata
+//! records the fingerprint of the machine they were recorded on.
+//!
+//! Two kinds, filed differently (see [`Kind`]):
+//! - timed figures in `baselines/<runner>.snap`, per runner id, because a
+//!   clock reading belongs to one kind of machine;
+//! - counted figures in `baselines/counts-<key>.snap`, where the key names
+//!   the architecture, OS and the CPU level the counted code saw
+//!   (`measure::count::counts_key`), so one recording judges every runner of
+//!   that kind.
+//!
+//! Each value keeps the rounds it is the median of, so a timed verdict can
+//! account for the baseline's own spread.
 
-use crate::model::{Allocator, Fingerprint, Metric};
+use crate::model::{Allocator, Fingerprint, Kind, Metric};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The `schema` field of a baseline body.
 pub const BASELINE_SCHEMA: &str = "siteboss-baseline";
-/// The baseline schema version this build reads and writes.
-pub const BASELINE_VERSION: u32 = 1;
+/// The baseline schema version this build writes. Version 1 (one component,
+/// medians only, timed and memory figures per runner) is still read.
+pub const BASELINE_VERSION: u32 = 2;
 
-/// The JSON body of a baseline snapshot.
+/// The JSON body of a baseline snapshot (version 2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BaselineBody {
@@ -20,14 +31,37 @@ pub struct BaselineBody {
     pub schema: String,
     /// Always [`BASELINE_VERSION`].
     pub schema_version: u32,
-    /// The runner id it was recorded for.
-    pub runner: String,
-    /// The component measured.
-    pub component: String,
+    /// Timed (filed per runner) or counted (filed per counts key).
+    pub kind: Kind,
+    /// The runner id or counts key it was recorded for.
+    pub key: String,
     /// Independent rounds each value is the median of.
     pub rounds: usize,
-    /// allocator → metric → value, in the metric's unit (3 significant figures).
-    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+    /// component → profile → metric → value, in the metric's unit.
+    pub components: BTreeMap<String, BTreeMap<String, BTreeMap<String, Recorded>>>,
+}
+
+/// One recorded figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    /// The median over rounds (3 significant figures).
+    pub median: f64,
+    /// Each round's value (3 significant figures), in the order measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<f64>,
+}
+
+/// The body of a version-1 baseline.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BaselineBodyV1 {
+    schema: String,
+    schema_version: u32,
+    runner: String,
+    component: String,
+    rounds: usize,
+    metrics: BTreeMap<String, BTreeMap<String, f64>>,
 }
 
 /// A baseline read and checked.
@@ -35,27 +69,29 @@ pub struct BaselineBody {
 pub struct Baseline {
     /// The file.
     pub path: PathBuf,
-    /// The body.
+    /// The body (a version-1 file is converted).
     pub body: BaselineBody,
     /// The recording machine's fingerprint fields, from the snapshot metadata.
     pub fingerprint: BTreeMap<String, String>,
-    values: BTreeMap<(Allocator, Metric), f64>,
+    values: BTreeMap<(String, Allocator, Metric), Recorded>,
 }
 
 /// Why a baseline cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    /// There is no baseline file for this runner.
+    /// There is no baseline file for this runner or key.
     #[error(
-        "{path}: no baseline for runner `{runner}`{known}; record one with \
+        "{path}: no {what} baseline for `{key}`{known}; record one with \
          `SITEBOSS_RECORD=1 cargo test --release --test gate`, then `cargo insta review`"
     )]
     Missing {
         /// The file looked for.
         path: PathBuf,
-        /// The runner id.
-        runner: String,
-        /// The runners that do have baselines, as a sentence fragment.
+        /// "timed" or "counted".
+        what: &'static str,
+        /// The runner id or counts key.
+        key: String,
+        /// The keys that do have baselines, as a sentence fragment.
         known: String,
     },
     /// The runner id cannot name a file.
@@ -84,30 +120,35 @@ pub enum BaselineError {
     },
 }
 
+/// The prefix of counted baselines' file names.
+pub const COUNTS_PREFIX: &str = "counts-";
+
 impl Baseline {
-    /// The value of `metric` for `allocator`, if recorded.
-    pub fn value(&self, allocator: Allocator, metric: Metric) -> Option<f64> {
-        self.values.get(&(allocator, metric)).copied()
+    /// The recorded value of `metric` for `component` and `allocator`.
+    pub fn value(&self, component: &str, allocator: Allocator, metric: Metric) -> Option<&Recorded> {
+        self.values
+            .get(&(component.to_owned(), allocator, metric))
     }
 
-    /// Reads the baseline of `runner` in `dir`.
+    /// Reads the baseline of `kind` filed under `key` in `dir`.
     ///
     /// # Errors
     ///
-    /// [`BaselineError::Missing`] when there is none (listing the runners that
-    /// have one), and a naming error for an unusable runner id, an unreadable
+    /// [`BaselineError::Missing`] when there is none (listing the keys that
+    /// have one), and a naming error for an unusable key, an unreadable
     /// file, or any corruption: not a snapshot, bad JSON, another schema or
-    /// version, an unknown allocator or metric, or a value that is not a
-    /// positive number.
-    pub fn load(dir: &Path, runner: &str) -> Result<Self, BaselineError> {
-        let path = path_for(dir, runner)?;
+    /// version, another kind, an unknown allocator or metric, or a value that
+    /// is not a number (timed values must be positive, counted ones ≥ 0).
+    pub fn load(dir: &Path, kind: Kind, key: &str) -> Result<Self, BaselineError> {
+        let path = path_for(dir, kind, key)?;
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let known = known_runners(dir);
+                let known = known_keys(dir, kind);
                 return Err(BaselineError::Missing {
                     path,
-                    runner: runner.to_owned(),
+                    what: kind_name(kind),
+                    key: key.to_owned(),
                     known: if known.is_empty() {
                         String::new()
                     } else {
@@ -117,7 +158,18 @@ impl Baseline {
             }
             Err(cause) => return Err(BaselineError::Unreadable { path, cause }),
         };
-        Baseline::parse(&path, &text)
+        let b = Baseline::parse(&path, &text)?;
+        if b.body.kind != kind {
+            return Err(BaselineError::Corrupt {
+                path,
+                problem: format!(
+                    "it holds {} figures where {} ones belong",
+                    kind_name(b.body.kind),
+                    kind_name(kind)
+                ),
+            });
+        }
+        Ok(b)
     }
 
     /// Parses snapshot text; `path` is only used in errors.
@@ -136,36 +188,60 @@ impl Baseline {
                     .into(),
             )
         })?;
-        let body: BaselineBody =
+        let raw: serde_json::Value =
             serde_json::from_str(body).map_err(|e| corrupt(format!("the JSON body: {e}")))?;
-        if body.schema != BASELINE_SCHEMA {
+        let schema = raw.get("schema").and_then(|s| s.as_str()).unwrap_or("");
+        if schema != BASELINE_SCHEMA {
             return Err(corrupt(format!(
-                "schema is `{}`, expected `{BASELINE_SCHEMA}`",
-                body.schema
+                "schema is `{schema}`, expected `{BASELINE_SCHEMA}`"
             )));
         }
-        if body.schema_version != BASELINE_VERSION {
-            return Err(corrupt(format!(
-                "schema_version {} is not the version {BASELINE_VERSION} this build reads",
-                body.schema_version
-            )));
-        }
+        let version = raw.get("schema_version").and_then(|v| v.as_u64());
+        let body: BaselineBody = match version {
+            Some(1) => {
+                let v1: BaselineBodyV1 = serde_json::from_value(raw)
+                    .map_err(|e| corrupt(format!("the JSON body: {e}")))?;
+                upgrade_v1(v1)
+            }
+            Some(2) => serde_json::from_value(raw)
+                .map_err(|e| corrupt(format!("the JSON body: {e}")))?,
+            other => {
+                return Err(corrupt(format!(
+                    "schema_version {} is not a version this build reads (1 or {BASELINE_VERSION})",
+                    other.map_or("missing".to_owned(), |v| v.to_string())
+                )));
+            }
+        };
         let mut values = BTreeMap::new();
-        for (alloc_name, metrics) in &body.metrics {
-            let allocator: Allocator = alloc_name
-                .parse()
-                .map_err(|e: crate::model::ParseError| corrupt(e.to_string()))?;
-            for (metric_name, &v) in metrics {
-                let metric: Metric =
-                    metric_name.parse().map_err(|e: crate::model::ParseError| {
-                        corrupt(format!("{e} (a metric unknown to this version)"))
-                    })?;
-                if !v.is_finite() || v <= 0.0 {
-                    return Err(corrupt(format!(
-                        "{alloc_name}.{metric_name} is {v}, not a positive number"
-                    )));
+        for (component, profiles) in &body.components {
+            for (alloc_name, metrics) in profiles {
+                let allocator: Allocator = alloc_name
+                    .parse()
+                    .map_err(|e: crate::model::ParseError| corrupt(e.to_string()))?;
+                for (metric_name, rec) in metrics {
+                    let metric: Metric =
+                        metric_name.parse().map_err(|e: crate::model::ParseError| {
+                            corrupt(format!("{e} (a metric unknown to this version)"))
+                        })?;
+                    let ok = |v: f64| match metric.kind() {
+                        Kind::Timed => v.is_finite() && v > 0.0,
+                        Kind::Counted => v.is_finite() && v >= 0.0,
+                    };
+                    if let Some(bad) = std::iter::once(&rec.median)
+                        .chain(&rec.rounds)
+                        .find(|v| !ok(**v))
+                    {
+                        return Err(corrupt(format!(
+                            "{component}.{alloc_name}.{metric_name} is {bad}, not a {} number",
+                            if metric.kind() == Kind::Timed {
+                                "positive"
+                            } else {
+                                "non-negative"
+                            }
+                        )));
+                    }
+                    values.insert((component.clone(), allocator, metric), rec.clone());
                 }
-                values.insert((allocator, metric), v);
             }
         }
         Ok(Baseline {
@@ -176,7 +252,7 @@ impl Baseline {
         })
     }
 
-    /// The fingerprint fields that differ between the recording machine and
+/// The fingerprint fields that differ between the recording machine and
     /// `current`, as `field: recorded → now` lines.
     pub fn fingerprint_mismatches(&self, current: &Fingerprint) -> Vec<String> {
         let now = fingerprint_fields(current);
@@ -199,34 +275,89 @@ impl Baseline {
     }
 }
 
-/// `dir/<runner>.snap`, after checking the runner id can name a file.
+/// A version-1 body as version 2: one component, medians only, every figure
+/// filed as timed (version 1 had no counted figures but memory per instance,
+/// which the gate now reads from the counted baseline instead).
+fn upgrade_v1(v1: BaselineBodyV1) -> BaselineBody {
+    let _ = (&v1.schema, v1.schema_version, &v1.component);
+    let profiles = v1
+        .metrics
+        .into_iter()
+        .map(|(alloc, metrics)| {
+            (
+                alloc,
+                metrics
+                    .into_iter()
+                    .map(|(m, v)| {
+                        (
+                            m,
+                            Recorded {
+                                median: v,
+                                rounds: Vec::new(),
+                            },
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    BaselineBody {
+        schema: BASELINE_SCHEMA.into(),
+        schema_version: 1,
+        kind: Kind::Timed,
+        key: v1.runner,
+        rounds: v1.rounds,
+        components: BTreeMap::from([(crate::component::EMBEDDED_GATE_NAME.to_owned(), profiles)]),
+    }
+}
+
+/// "timed" or "counted".
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Timed => "timed",
+        Kind::Counted => "counted",
+    }
+}
+
+/// `dir/<runner>.snap` for timed figures, `dir/counts-<key>.snap` for
+/// counted ones, after checking the key can name a file.
 ///
 /// # Errors
 ///
-/// [`BaselineError::BadRunner`] for an empty id or one with other characters.
-pub fn path_for(dir: &Path, runner: &str) -> Result<PathBuf, BaselineError> {
-    let ok = !runner.is_empty()
-        && !runner.starts_with('.')
-        && runner
+/// [`BaselineError::BadRunner`] for an empty key or one with other characters.
+pub fn path_for(dir: &Path, kind: Kind, key: &str) -> Result<PathBuf, BaselineError> {
+    let ok = !key.is_empty()
+        && !key.starts_with('.')
+        && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if !ok {
-        return Err(BaselineError::BadRunner(runner.to_owned()));
+    if !ok || (kind == Kind::Timed && key.starts_with(COUNTS_PREFIX)) {
+        return Err(BaselineError::BadRunner(key.to_owned()));
     }
-    Ok(dir.join(format!("{runner}.snap")))
+    Ok(dir.join(format!("{}.snap", file_stem(kind, key))))
 }
 
-/// The runners with a baseline in `dir`.
-pub fn known_runners(dir: &Path) -> Vec<String> {
+/// The snapshot name (file name without `.snap`) of a baseline.
+pub fn file_stem(kind: Kind, key: &str) -> String {
+    match kind {
+        Kind::Timed => key.to_owned(),
+        Kind::Counted => format!("{COUNTS_PREFIX}{key}"),
+    }
+}
+
+/// The keys with a baseline of `kind` in `dir`.
+pub fn known_keys(dir: &Path, kind: Kind) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".snap")
-                .map(str::to_owned)
+            let stem = e.file_name().to_str()?.strip_suffix(".snap")?.to_owned();
+            match (kind, stem.strip_prefix(COUNTS_PREFIX)) {
+                (Kind::Counted, Some(key)) => Some(key.to_owned()),
+                (Kind::Timed, None) => Some(stem),
+                _ => None,
+            }
         })
         .collect();
     v.sort();
@@ -253,10 +384,15 @@ pub fn fingerprint_fields(f: &Fingerprint) -> BTreeMap<String, String> {
 
 /// Rounds to 3 significant figures, so a re-recorded baseline diffs readably.
 pub fn round3(v: f64) -> f64 {
+    round_sig(v, 3)
+}
+
+/// Rounds to `sig` significant figures.
+pub fn round_sig(v: f64, sig: i32) -> f64 {
     if v == 0.0 || !v.is_finite() {
         return v;
     }
-    let digits = 3 - 1 - v.abs().log10().floor() as i32;
+    let digits = sig - 1 - v.abs().log10().floor() as i32;
     let scale = 10f64.powi(digits);
     (v * scale).round() / scale
 }
@@ -303,17 +439,48 @@ fn read_info(header: &str) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
 
-    const GOOD: &str = "---\nsource: harness/tests/gate.rs\ninfo:\n  arch: x86_64\n  cores: \"2\"\n  cpu_model: AMD EPYC\n---\n{\n  \"schema\": \"siteboss-baseline\",\n  \"schema_version\": 1,\n  \"runner\": \"r1\",\n  \"component\": \"embedded hello\",\n  \"rounds\": 9,\n  \"metrics\": {\"pooling\": {\"warm-start\": 3770.0, \"throughput\": 222000.0}}\n}\n";
+    const V1: &str = "---\nsource: harness/tests/gate.rs\ninfo:\n  arch: x86_64\n  cores: \"2\"\n  cpu_model: AMD EPYC\n---\n{\n  \"schema\": \"siteboss-baseline\",\n  \"schema_version\": 1,\n  \"runner\": \"r1\",\n  \"component\": \"embedded hello\",\n  \"rounds\": 9,\n  \"metrics\": {\"pooling\": {\"warm-start\": 3770.0, \"throughput\": 222000.0}}\n}\n";
+
+    const GOOD: &str = "---\nsource: harness/tests/gate.rs\ninfo:\n  arch: x86_64\n---\n{\n  \"schema\": \"siteboss-baseline\",\n  \"schema_version\": 2,\n  \"kind\": \"counted\",\n  \"key\": \"x86_64-linux-x86-64-v3\",\n  \"rounds\": 5,\n  \"components\": {\"hello\": {\"pooling\": {\"instructions-lifecycle\": {\"median\": 48100.0, \"rounds\": [48000.0, 48100.0, 48200.0]}, \"page-faults-lifecycle\": {\"median\": 0.0}}}}\n}\n";
 
     fn parse(text: &str) -> Result<Baseline, String> {
         Baseline::parse(Path::new("baselines/r1.snap"), text).map_err(|e| e.to_string())
     }
 
     #[test]
-    fn a_good_snapshot_parses_with_its_fingerprint() {
+    fn a_good_snapshot_parses_with_its_rounds() {
         let b = parse(GOOD).unwrap();
-        assert_eq!(b.value(Allocator::Pooling, Metric::WarmStart), Some(3770.0));
-        assert_eq!(b.value(Allocator::OnDemand, Metric::WarmStart), None);
+        let r = b
+            .value("hello", Allocator::Pooling, Metric::InstructionsLifecycle)
+            .unwrap();
+        assert_eq!(r.median, 48100.0);
+        assert_eq!(r.rounds, vec![48000.0, 48100.0, 48200.0]);
+        // A counted figure may be zero.
+        assert_eq!(
+            b.value("hello", Allocator::Pooling, Metric::PageFaultsLifecycle)
+                .map(|r| r.median),
+            Some(0.0)
+        );
+        assert!(b.value("other", Allocator::Pooling, Metric::InstructionsLifecycle).is_none());
+        assert_eq!(b.body.kind, Kind::Counted);
+    }
+
+    #[test]
+    fn a_version_1_snapshot_reads_as_the_embedded_components_timed_figures() {
+        let b = parse(V1).unwrap();
+        assert_eq!(b.body.kind, Kind::Timed);
+        assert_eq!(
+            b.value("hello", Allocator::Pooling, Metric::WarmStart)
+                .map(|r| r.median),
+            Some(3770.0)
+        );
+        assert!(
+            b.value("hello", Allocator::Pooling, Metric::WarmStart)
+                .unwrap()
+                .rounds
+                .is_empty()
+        );
+        assert_eq!(b.value("hello", Allocator::OnDemand, Metric::WarmStart), None);
         assert_eq!(b.fingerprint.get("cores").map(String::as_str), Some("2"));
         assert_eq!(
             b.fingerprint.get("cpu_model").map(String::as_str),
@@ -331,19 +498,25 @@ mod tests {
                 "schema is `something-else`",
             ),
             (
-                &GOOD.replace("\"schema_version\": 1", "\"schema_version\": 7"),
+                &GOOD.replace("\"schema_version\": 2", "\"schema_version\": 7"),
                 "schema_version 7",
             ),
             (
-                &GOOD.replace("warm-start", "warm-starts"),
-                "unknown metric `warm-starts`",
+                &GOOD.replace("instructions-lifecycle", "instructions-lifecycles"),
+                "unknown metric `instructions-lifecycles`",
             ),
             (&GOOD.replace("pooling", "mmap"), "unknown allocator `mmap`"),
-            (&GOOD.replace("3770.0", "-1.0"), "not a positive number"),
+            (&GOOD.replace("48200.0", "-1.0"), "not a non-negative number"),
+            (&V1.replace("3770.0", "0.0"), "not a positive number"),
             (
-                &GOOD.replace("\"rounds\": 9,", "\"rounds\": 9, \"extra\": 1,"),
+                &GOOD.replace("\"rounds\": 5,", "\"rounds\": 5, \"extra\": 1,"),
                 "unknown field `extra`",
             ),
+            (
+                &V1.replace("\"rounds\": 9,", "\"rounds\": 9, \"extra\": 1,"),
+                "unknown field `extra`",
+            ),
+            (&GOOD.replace("\"counted\"", "\"guessed\""), "unknown variant `guessed`"),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err();
@@ -356,26 +529,54 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_baseline_lists_the_runners_that_have_one() {
+    fn a_missing_baseline_lists_the_keys_that_have_one() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("other-runner.snap"), GOOD).unwrap();
-        let err = Baseline::load(dir.path(), "no-such-runner")
+        std::fs::write(dir.path().join("other-runner.snap"), V1).unwrap();
+        std::fs::write(dir.path().join("counts-x86_64-linux-x86-64-v3.snap"), GOOD).unwrap();
+        let err = Baseline::load(dir.path(), Kind::Timed, "no-such-runner")
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("no baseline for runner `no-such-runner`"),
+            err.contains("no timed baseline for `no-such-runner`"),
             "{err}"
         );
         assert!(err.contains("other-runner"), "{err}");
+        assert!(!err.contains("counts-"), "{err}");
         assert!(err.contains("SITEBOSS_RECORD=1"), "{err}");
+        let err = Baseline::load(dir.path(), Kind::Counted, "aarch64-linux")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no counted baseline for `aarch64-linux`"), "{err}");
+        assert!(err.contains("(baselines exist for: x86_64-linux-x86-64-v3)"), "{err}");
+        assert!(Baseline::load(dir.path(), Kind::Counted, "x86_64-linux-x86-64-v3").is_ok());
     }
 
     #[test]
-    fn runner_ids_that_cannot_name_a_file_are_refused() {
-        for bad in ["", "../etc/passwd", "a/b", ".hidden", "with space"] {
-            assert!(path_for(Path::new("baselines"), bad).is_err(), "{bad:?}");
+    fn a_baseline_of_the_other_kind_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("counts-r1.snap"), V1).unwrap();
+        let err = Baseline::load(dir.path(), Kind::Counted, "r1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds timed figures where counted ones belong"), "{err}");
+    }
+
+    #[test]
+    fn keys_that_cannot_name_a_file_are_refused() {
+        for bad in ["", "../etc/passwd", "a/b", ".hidden", "with space", "counts-x"] {
+            assert!(
+                path_for(Path::new("baselines"), Kind::Timed, bad).is_err(),
+                "{bad:?}"
+            );
         }
-        assert!(path_for(Path::new("baselines"), "x86_64-linux-amd-epyc-2c-24g").is_ok());
+        assert_eq!(
+            path_for(Path::new("baselines"), Kind::Timed, "x86_64-linux-amd-epyc-2c-24g").unwrap(),
+            Path::new("baselines/x86_64-linux-amd-epyc-2c-24g.snap")
+        );
+        assert_eq!(
+            path_for(Path::new("baselines"), Kind::Counted, "x86_64-linux-x86-64-v3").unwrap(),
+            Path::new("baselines/counts-x86_64-linux-x86-64-v3.snap")
+        );
     }
 
     #[test]
@@ -384,5 +585,6 @@ mod tests {
         assert_eq!(round3(222_417.0), 222_000.0);
         assert_eq!(round3(16_984.9), 17_000.0);
         assert_eq!(round3(0.012345), 0.0123);
+        assert_eq!(round3(0.0), 0.0);
     }
 }

@@ -13,6 +13,9 @@ pub const EMBEDDED_HELLO: &[u8] = include_bytes!("../assets/hello.wasm");
 /// The name the embedded component is reported under.
 pub const EMBEDDED_NAME: &str = "embedded hello";
 
+/// The name the gate, its trials and its baselines give the embedded component.
+pub const EMBEDDED_GATE_NAME: &str = "hello";
+
 /// A component's bytes and where they came from.
 #[derive(Debug, Clone)]
 pub struct ComponentSource {

@@ -1,20 +1,37 @@
-//! The regression gate: one trial per component, allocator and metric, each
-//! measuring independent rounds and judging them against the committed
-//! baseline of this runner.
+//! The regression gate: one trial per component, profile and metric, each
+//! measuring independent rounds and judging them against a committed baseline.
+//!
+//! Timed metrics (warm start, lifecycle, throughput, cold start) are judged
+//! against this runner's baseline, `baselines/<runner>.snap`, accounting for
+//! the baseline's own spread. Counted metrics (instructions, system calls and
+//! page faults per operation, bytes per live instance) are judged against
+//! `baselines/counts-<key>.snap`, shared by every runner whose counted code
+//! sees the same CPU level (see `measure::count`), with tight tolerances.
+//!
+//! A trial that cannot judge (no baseline, no Valgrind, a metric missing from
+//! the baseline, no tolerance) is reported as *ignored* with its reason, never
+//! as passed; `SITEBOSS_REQUIRE_BASELINE=1` makes it fail instead. A metric
+//! that does not apply to a component (a lifecycle without `wasi:cli/run`) is
+//! ignored as not applicable.
 //!
 //! The test target `harness/tests/gate.rs` turns these trials into
 //! libtest-mimic trials; everything it judges with lives here so the proof
-//! tests can drive the same code with synthetic baselines.
+//! tests can drive the same code.
 
 use crate::baseline::{
-    BASELINE_SCHEMA, BASELINE_VERSION, Baseline, BaselineBody, BaselineError, round3,
+    BASELINE_SCHEMA, BASELINE_VERSION, Baseline, BaselineBody, BaselineError, Recorded, file_stem,
+    kind_name, round_sig, round3,
 };
-use crate::component::ComponentSource;
+use crate::component::{ComponentSource, EMBEDDED_GATE_NAME};
 use crate::engine::RuntimeOptions;
-use crate::judge::compare;
+use crate::judge::{MIN_ROUNDS, compare, compare_samples};
+use crate::measure::count::{self, CountPlan, Valgrind};
 use crate::measure::throughput::{Work, rate};
 use crate::measure::{self, Plan, Subject};
-use crate::model::{Allocator, Comparison, Direction, Fingerprint, Metric, Verdict};
+use crate::model::{
+    Allocator, Comparison, CountsResult, Direction, Fingerprint, Kind, MemoryResult, Metric,
+    Verdict,
+};
 use crate::report::format::value;
 use crate::tolerance::Tolerances;
 use std::collections::BTreeMap;
@@ -22,14 +39,34 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The metrics the gate measures, in trial order.
-pub const GATE_METRICS: [Metric; 5] = [
+/// The timed metrics the gate measures, in trial order.
+pub const TIMED_METRICS: [Metric; 4] = [
     Metric::WarmStart,
     Metric::Lifecycle,
     Metric::Throughput,
-    Metric::MemoryPerInstance,
     Metric::ColdStart,
 ];
+
+/// The counted metrics the gate measures, in trial order.
+pub const COUNTED_METRICS: [Metric; 11] = [
+    Metric::InstructionsWarmStart,
+    Metric::InstructionsLifecycle,
+    Metric::InstructionsRun,
+    Metric::InstructionsDrop,
+    Metric::InstructionsEngine,
+    Metric::InstructionsDeserialize,
+    Metric::InstructionsFirstInstantiate,
+    Metric::SyscallsLifecycle,
+    Metric::PageFaultsLifecycle,
+    Metric::PageFaultsPerInstance,
+    Metric::MemoryPerInstance,
+];
+
+/// Every gate metric, in trial order: counted first (cheap and decisive),
+/// then timed.
+pub fn gate_metrics() -> impl Iterator<Item = Metric> {
+    COUNTED_METRICS.into_iter().chain(TIMED_METRICS)
+}
 
 /// Blocks of each in-process metric per round; a round is their best.
 pub const BLOCKS_PER_ROUND: usize = 3;
@@ -38,7 +75,7 @@ const THROUGHPUT_BLOCK: Duration = Duration::from_millis(100);
 /// The pace of the session: one cycle through every allocator and metric.
 const CYCLE: Duration = Duration::from_millis(350);
 
-/// The command that records a pending baseline for this runner.
+/// The command that records pending baselines for this runner.
 pub const RECORD_COMMAND: &str =
     "SITEBOSS_RECORD=1 cargo test --release --test gate && cargo insta review";
 
@@ -47,18 +84,22 @@ pub const RECORD_COMMAND: &str =
 pub struct GateSettings {
     /// The `siteboss` binary, for child-process phases.
     pub exe: PathBuf,
-    /// Directory of `<runner>.snap` baselines (`SITEBOSS_BASELINE_DIR`).
+    /// Directory of baselines (`SITEBOSS_BASELINE_DIR`).
     pub baseline_dir: PathBuf,
     /// The tolerance file (`SITEBOSS_TOLERANCES`).
     pub tolerances: PathBuf,
-    /// The runner id (`SITEBOSS_RUNNER`, or derived).
+    /// The runner id timed baselines are filed under (`SITEBOSS_RUNNER`, or derived).
     pub runner: String,
+    /// The key counted baselines are filed under (`SITEBOSS_COUNTS_KEY`, or derived).
+    pub counts_key: String,
     /// This machine's fingerprint.
     pub fingerprint: Fingerprint,
-    /// Whether a missing baseline fails (`SITEBOSS_REQUIRE_BASELINE=1`).
+    /// Whether a trial that cannot judge fails (`SITEBOSS_REQUIRE_BASELINE=1`).
     pub require_baseline: bool,
-    /// Independent rounds per metric (`SITEBOSS_GATE_ROUNDS`).
+    /// Independent rounds per timed metric (`SITEBOSS_GATE_ROUNDS`).
     pub rounds: usize,
+    /// Valgrind, or why it cannot be used.
+    pub valgrind: Result<Valgrind, String>,
 }
 
 impl GateSettings {
@@ -77,13 +118,51 @@ impl GateSettings {
             baseline_dir,
             tolerances,
             runner: crate::fingerprint::runner_id(&fingerprint),
+            counts_key: var("SITEBOSS_COUNTS_KEY").unwrap_or_else(count::counts_key),
             fingerprint,
             require_baseline: var("SITEBOSS_REQUIRE_BASELINE").is_some_and(|v| v != "0"),
             rounds: var("SITEBOSS_GATE_ROUNDS")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(9),
+            valgrind: count::find_valgrind(),
         }
     }
+
+    /// The key a baseline of `kind` is filed under.
+    pub fn key(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::Timed => &self.runner,
+            Kind::Counted => &self.counts_key,
+        }
+    }
+}
+
+/// A component the gate guards.
+#[derive(Debug, Clone)]
+pub struct GateComponent {
+    /// Its name in trial names and baselines: `gate::<name>::…`.
+    pub name: String,
+    /// Its bytes.
+    pub source: ComponentSource,
+}
+
+impl GateComponent {
+    /// The embedded hello world, named `hello`.
+    pub fn embedded() -> Self {
+        GateComponent {
+            name: EMBEDDED_GATE_NAME.into(),
+            source: ComponentSource::embedded(),
+        }
+    }
+}
+
+/// What a trial concluded when it did not fail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judged {
+    /// It judged and passed (or improved, or regressed on a report-only metric).
+    Passed,
+    /// It did not judge; the reason says why and how to make it judge.
+    Ignored(String),
 }
 
 /// One gate trial: a name and the check it runs.
@@ -91,114 +170,155 @@ pub struct GateTrial {
     /// `gate::<component>::<allocator>::<metric>`.
     pub name: String,
     /// The check: `Err` carries the whole failure message.
-    pub run: Box<dyn FnOnce() -> Result<(), String> + Send>,
+    pub run: Box<dyn FnOnce() -> Result<Judged, String> + Send>,
 }
 
-/// The gate: settings plus the subjects it has prepared so far.
+type SessionRounds = BTreeMap<(Allocator, Metric), Vec<f64>>;
+
+/// The gate: settings, components, and what has been measured so far.
 pub struct Gate {
     /// Its settings.
     pub settings: GateSettings,
-    subjects: Mutex<BTreeMap<Allocator, Arc<Subject>>>,
-    session: Mutex<BTreeMap<(Allocator, Metric), Vec<f64>>>,
+    /// The components it guards.
+    pub components: Vec<GateComponent>,
+    subjects: Mutex<BTreeMap<(String, Allocator), Arc<Subject>>>,
+    session: Mutex<BTreeMap<String, SessionRounds>>,
+    memory: Mutex<BTreeMap<(String, Allocator), MemoryResult>>,
+    counts: Mutex<BTreeMap<String, BTreeMap<Allocator, CountsResult>>>,
     dir: tempfile::TempDir,
-    warned: Mutex<bool>,
+    warned: Mutex<Vec<PathBuf>>,
 }
 
 impl Gate {
-    /// A gate with `settings`.
+    /// A gate with `settings` guarding `components`.
     ///
     /// # Errors
     ///
     /// Fails when a temporary directory cannot be created.
-    pub fn new(settings: GateSettings) -> anyhow::Result<Arc<Self>> {
+    pub fn new(settings: GateSettings, components: Vec<GateComponent>) -> anyhow::Result<Arc<Self>> {
         let dir = tempfile::Builder::new()
             .prefix("siteboss-gate-")
             .tempdir()?;
         Ok(Arc::new(Gate {
             settings,
+            components,
             subjects: Mutex::new(BTreeMap::new()),
             session: Mutex::new(BTreeMap::new()),
+            memory: Mutex::new(BTreeMap::new()),
+            counts: Mutex::new(BTreeMap::new()),
             dir,
-            warned: Mutex::new(false),
+            warned: Mutex::new(Vec::new()),
         }))
     }
 
-    /// The trials: every allocator × gate metric, on the embedded component.
+    fn component(&self, name: &str) -> anyhow::Result<&GateComponent> {
+        self.components
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| anyhow::anyhow!("the gate has no component `{name}`"))
+    }
+
+    /// The trials: every component × allocator × gate metric.
     pub fn trials(self: &Arc<Self>) -> Vec<GateTrial> {
         let mut out = Vec::new();
-        for allocator in Allocator::ALL {
-            for metric in GATE_METRICS {
-                let gate = Arc::clone(self);
-                out.push(GateTrial {
-                    name: trial_name(allocator, metric),
-                    run: Box::new(move || gate.check(allocator, metric)),
-                });
+        for component in &self.components {
+            for allocator in Allocator::ALL {
+                for metric in gate_metrics() {
+                    let gate = Arc::clone(self);
+                    let name = component.name.clone();
+                    out.push(GateTrial {
+                        name: trial_name(&name, allocator, metric),
+                        run: Box::new(move || gate.check(&name, allocator, metric)),
+                    });
+                }
             }
         }
         out
     }
 
-    /// The subject for `allocator`, prepared on first use.
+    /// The subject for `component` and `allocator`, prepared on first use.
     ///
     /// # Errors
     ///
     /// Fails when the component cannot be compiled.
-    pub fn subject(&self, allocator: Allocator) -> anyhow::Result<Arc<Subject>> {
+    pub fn subject(&self, component: &str, allocator: Allocator) -> anyhow::Result<Arc<Subject>> {
+        let key = (component.to_owned(), allocator);
         let mut subjects = self.subjects.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = subjects.get(&allocator) {
+        if let Some(s) = subjects.get(&key) {
             return Ok(Arc::clone(s));
         }
+        let dir = self.dir.path().join(component);
+        std::fs::create_dir_all(&dir)?;
         let s = Arc::new(Subject::prepare(
-            ComponentSource::embedded(),
+            self.component(component)?.source.clone(),
             allocator,
             &RuntimeOptions::new(allocator),
-            self.dir.path(),
+            &dir,
         )?);
-        subjects.insert(allocator, Arc::clone(&s));
+        subjects.insert(key, Arc::clone(&s));
         Ok(s)
     }
 
-    /// Measures `metric` in `self.settings.rounds` independent rounds.
+    /// Measures `metric` in independent rounds.
     ///
-    /// Warm start, lifecycle and throughput come from one interleaved
-    /// session (see [`Gate::measure_session`]) shared by their trials; memory
-    /// and cold start run their own child processes.
+    /// Warm start, lifecycle and throughput come from one interleaved session
+    /// per component (see [`Gate::measure_session`]); memory and page faults
+    /// per instance from the memory phase's child processes; instructions and
+    /// system calls from one counting child under Valgrind per component;
+    /// cold start from fresh processes.
     ///
     /// # Errors
     ///
-    /// Fails when the measurement itself fails.
-    pub fn measure(&self, allocator: Allocator, metric: Metric) -> anyhow::Result<Vec<f64>> {
+    /// Fails when the measurement itself fails, or when the metric was not
+    /// measured (a counted one without Valgrind).
+    pub fn measure(
+        &self,
+        component: &str,
+        allocator: Allocator,
+        metric: Metric,
+    ) -> anyhow::Result<Vec<f64>> {
         let rounds = self.settings.rounds;
         match metric {
             Metric::WarmStart | Metric::Lifecycle | Metric::Throughput => {
                 let mut cache = self.session.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.is_empty() {
-                    *cache = self.measure_session()?;
+                if !cache.contains_key(component) {
+                    let measured = self.measure_session(component)?;
+                    cache.insert(component.to_owned(), measured);
                 }
-                cache
+                cache[component]
                     .get(&(allocator, metric))
                     .cloned()
                     .ok_or_else(|| anyhow::anyhow!("the session has no {allocator} {metric}"))
             }
-            Metric::MemoryPerInstance => {
-                let subject = self.subject(allocator)?;
-                let plan = Plan {
-                    memory_points: vec![100, 500, 1000, 2000],
-                    memory_rounds: rounds,
-                    ..Plan::quick()
-                };
-                Ok(measure::memory::memory(
-                    &self.settings.exe,
-                    &subject,
-                    &plan,
-                    self.dir.path(),
-                    &|| {},
-                )?
-                .per_instance
-                .rounds)
+            Metric::MemoryPerInstance | Metric::PageFaultsPerInstance => {
+                let key = (component.to_owned(), allocator);
+                let mut cache = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+                if !cache.contains_key(&key) {
+                    let subject = self.subject(component, allocator)?;
+                    let plan = Plan {
+                        memory_points: vec![100, 500, 1000, 2000],
+                        memory_rounds: rounds,
+                        ..Plan::quick()
+                    };
+                    let m = measure::memory::memory(
+                        &self.settings.exe,
+                        &subject,
+                        &plan,
+                        self.dir.path(),
+                        &|| {},
+                    )?;
+                    cache.insert(key.clone(), m);
+                }
+                let m = &cache[&key];
+                match metric {
+                    Metric::MemoryPerInstance => Some(&m.per_instance),
+                    _ => m.page_faults_per_instance.as_ref(),
+                }
+                .map(|s| s.rounds.clone())
+                    .ok_or_else(|| anyhow::anyhow!("the memory phase has no {metric}"))
             }
             Metric::ColdStart | Metric::ColdStartPrecompiled => {
-                let subject = self.subject(allocator)?;
+                let subject = self.subject(component, allocator)?;
                 Ok(measure::cold::in_fresh_processes(
                     &self.settings.exe,
                     &subject,
@@ -211,11 +331,91 @@ impl Gate {
                 .map(|r| r.total as f64)
                 .collect())
             }
-            other => anyhow::bail!("{other}: not yet"),
+            counted if counted.kind() == Kind::Counted => {
+                let mut cache = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+                if !cache.contains_key(component) {
+                    let measured = self.measure_counts(component)?;
+                    cache.insert(component.to_owned(), measured);
+                }
+                cache[component]
+                    .get(&allocator)
+                    .and_then(|c| c.figures.get(&counted))
+                    .map(|s| s.rounds.clone())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "{counted} was not counted{}",
+                            match &self.settings.valgrind {
+                                Err(reason) if counted.needs_valgrind() => format!(": {reason}"),
+                                _ => String::new(),
+                            }
+                        )
+                    })
+            }
+            other => anyhow::bail!("the gate does not measure {other}"),
         }
     }
 
-    /// Measures the in-process metrics of every allocator at once.
+    /// Counts every counted metric of `component` for every allocator:
+    /// instructions and system calls in one child under Valgrind (when there
+    /// is one), page faults per lifecycle natively.
+    fn measure_counts(&self, component: &str) -> anyhow::Result<BTreeMap<Allocator, CountsResult>> {
+        let plan = CountPlan::standard();
+        let subjects = Allocator::ALL
+            .iter()
+            .map(|&a| self.subject(component, a))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut results: Vec<CountsResult> = match &self.settings.valgrind {
+            Ok(vg) => {
+                let refs: Vec<&Subject> = subjects.iter().map(|s| s.as_ref()).collect();
+                let dir = self.dir.path().join(component);
+                let counted = count::count(
+                    vg,
+                    &self.settings.exe,
+                    &refs,
+                    &plan,
+                    measure::LATENCY_POOL_CAPACITY,
+                    &dir,
+                )?;
+                // A key given with SITEBOSS_COUNTS_KEY is the user's to choose;
+                // a derived one must match what Valgrind presented.
+                if let Some(c) = counted.first()
+                    && c.key != self.settings.counts_key
+                    && self.settings.counts_key == count::counts_key()
+                {
+                    anyhow::bail!(
+                        "Valgrind presented {} to the counted code, which files counts under `{}`, \
+                         but this machine's counted baseline is looked up under `{}` (set \
+                         SITEBOSS_COUNTS_KEY={} to file them there)",
+                        c.cpu_seen.as_deref().unwrap_or("an unknown CPU"),
+                        c.key,
+                        self.settings.counts_key,
+                        c.key
+                    );
+                }
+                counted
+            }
+            Err(_) => subjects
+                .iter()
+                .map(|_| CountsResult {
+                    instrument: None,
+                    cpu_seen: None,
+                    key: self.settings.counts_key.clone(),
+                    ops_per_block: plan.ops,
+                    figures: BTreeMap::new(),
+                })
+                .collect(),
+        };
+        for (subject, result) in subjects.iter().zip(&mut results) {
+            let rt = subject.runtime(u64::from(measure::LATENCY_POOL_CAPACITY))?;
+            result.figures.insert(
+                Metric::PageFaultsLifecycle,
+                count::page_faults_lifecycle(&rt, &plan)?,
+            );
+        }
+        Ok(Allocator::ALL.into_iter().zip(results).collect())
+    }
+
+    /// Measures the in-process timed metrics of every allocator at once.
     ///
     /// A shared machine has slow episodes of a second or more in which
     /// everything runs up to 1.6 times slower (seen on the 2-vCPU development
@@ -231,7 +431,7 @@ impl Gate {
     /// # Errors
     ///
     /// Fails when an instantiation or run fails.
-    pub fn measure_session(&self) -> anyhow::Result<BTreeMap<(Allocator, Metric), Vec<f64>>> {
+    pub fn measure_session(&self, component: &str) -> anyhow::Result<SessionRounds> {
         let rounds = self.settings.rounds.max(1);
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -248,30 +448,32 @@ impl Gate {
             .map(|&a| {
                 Ok((
                     a,
-                    self.subject(a)?
+                    self.subject(component, a)?
                         .runtime(u64::from(measure::LATENCY_POOL_CAPACITY))?,
                 ))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let mut blocks: BTreeMap<(Allocator, Metric), Vec<f64>> = BTreeMap::new();
+        let mut blocks: SessionRounds = BTreeMap::new();
         for _ in 0..rounds * BLOCKS_PER_ROUND {
             let t0 = std::time::Instant::now();
             for (a, rt) in &runtimes {
                 let warm = measure::warm::warm_start(rt, &block, &none)?.median;
-                let life = measure::warm::lifecycle(rt, &block, &none)?.total.median;
-                let rate = rate(rt, threads, THROUGHPUT_BLOCK, Work::Lifecycle)?;
                 blocks
                     .entry((*a, Metric::WarmStart))
                     .or_default()
                     .push(warm);
-                blocks
-                    .entry((*a, Metric::Lifecycle))
-                    .or_default()
-                    .push(life);
-                blocks
-                    .entry((*a, Metric::Throughput))
-                    .or_default()
-                    .push(rate);
+                if rt.has_run() {
+                    let life = measure::warm::lifecycle(rt, &block, &none)?.total.median;
+                    let rate = rate(rt, threads, THROUGHPUT_BLOCK, Work::Lifecycle)?;
+                    blocks
+                        .entry((*a, Metric::Lifecycle))
+                        .or_default()
+                        .push(life);
+                    blocks
+                        .entry((*a, Metric::Throughput))
+                        .or_default()
+                        .push(rate);
+                }
             }
             std::thread::sleep(CYCLE.saturating_sub(t0.elapsed()));
         }
@@ -281,125 +483,206 @@ impl Gate {
             .collect())
     }
 
+    /// A trial that cannot judge: ignored with `reason`, or a failure under
+    /// `SITEBOSS_REQUIRE_BASELINE=1`.
+    fn unjudged(&self, reason: String) -> Result<Judged, String> {
+        if self.settings.require_baseline {
+            Err(format!(
+                "cannot judge: {reason} (SITEBOSS_REQUIRE_BASELINE=1 makes a trial that cannot judge fail)"
+            ))
+        } else {
+            Ok(Judged::Ignored(reason))
+        }
+    }
+
+    /// Whether `metric` applies to `component`: one without `wasi:cli/run`
+    /// has no lifecycle or run to measure.
+    fn applies(&self, component: &str, metric: Metric) -> anyhow::Result<bool> {
+        let needs_run = matches!(
+            metric,
+            Metric::Lifecycle
+                | Metric::Throughput
+                | Metric::InstructionsRun
+                | Metric::InstructionsLifecycle
+                | Metric::SyscallsLifecycle
+        );
+        let subject = self.subject(component, Allocator::Pooling)?;
+        Ok(!needs_run || (subject.footprint.has_run && subject.options.run))
+    }
+
     /// One trial: load the tolerance and baseline, measure, judge.
-    fn check(&self, allocator: Allocator, metric: Metric) -> Result<(), String> {
+    fn check(&self, component: &str, allocator: Allocator, metric: Metric) -> Result<Judged, String> {
         let s = &self.settings;
+        let name = trial_name(component, allocator, metric);
         let tolerances = Tolerances::load(&s.tolerances).map_err(|e| e.to_string())?;
         let Some(tolerance) = tolerances.get(metric).copied() else {
-            println!(
-                "{}: no tolerance for {metric} in {}; not judged",
-                trial_name(allocator, metric),
+            return self.unjudged(format!(
+                "no tolerance for {metric} in {}",
                 s.tolerances.display()
-            );
-            return Ok(());
+            ));
         };
-        let baseline = match Baseline::load(&s.baseline_dir, &s.runner) {
+        if !self.applies(component, metric).map_err(|e| format!("{e:#}"))? {
+            return Ok(Judged::Ignored(format!(
+                "not applicable: {component} does not export wasi:cli/run (or its run failed when probed), so it has no {metric}"
+            )));
+        }
+        let kind = metric.kind();
+        let baseline = match Baseline::load(&s.baseline_dir, kind, s.key(kind)) {
             Ok(b) => b,
-            Err(e @ BaselineError::Missing { .. }) => {
-                return if s.require_baseline {
-                    Err(format!(
-                        "{e} (SITEBOSS_REQUIRE_BASELINE=1 makes this a failure)"
-                    ))
-                } else {
-                    println!(
-                        "{}: {e}; passing without judging",
-                        trial_name(allocator, metric)
-                    );
-                    Ok(())
-                };
-            }
+            Err(e @ BaselineError::Missing { .. }) => return self.unjudged(e.to_string()),
             Err(e) => return Err(e.to_string()),
         };
+        if metric.needs_valgrind()
+            && let Err(reason) = &s.valgrind
+        {
+            return self.unjudged(format!("{metric} is counted under Valgrind: {reason}"));
+        }
         self.warn_fingerprint(&baseline);
-        let Some(base) = baseline.value(allocator, metric) else {
-            let msg = format!(
-                "{}: {} has no {allocator} {metric} value; re-record with `{RECORD_COMMAND}`",
-                trial_name(allocator, metric),
+        let Some(recorded) = baseline.value(component, allocator, metric) else {
+            return self.unjudged(format!(
+                "{} has no {component} {allocator} {metric} value; re-record with `{RECORD_COMMAND}`",
                 baseline.path.display()
-            );
-            return if s.require_baseline {
-                Err(msg)
-            } else {
-                println!("{msg}");
-                Ok(())
-            };
+            ));
         };
         let rounds = self
-            .measure(allocator, metric)
+            .measure(component, allocator, metric)
             .map_err(|e| format!("{e:#}"))?;
-        let c = compare(base, &rounds, &tolerance);
-        let line = summary_line(&trial_name(allocator, metric), &c);
+        let c = if kind == Kind::Timed && recorded.rounds.len() >= MIN_ROUNDS {
+            compare_samples(&recorded.rounds, &rounds, &tolerance)
+        } else {
+            compare(recorded.median, &rounds, &tolerance)
+        };
+        let line = summary_line(&name, &c);
         match (&c.verdict, c.fails()) {
-            (_, true) => Err(failure_block(
-                s,
-                &trial_name(allocator, metric),
-                &baseline.path,
-                &c,
-            )),
+            (_, true) => Err(failure_block(s, &name, &baseline.path, &c)),
             (Verdict::Improvement, _) => {
                 println!(
                     "{line}\n  improved beyond the tolerance: re-record the baseline so the gate protects the gain: {RECORD_COMMAND}"
                 );
-                Ok(())
+                Ok(Judged::Passed)
             }
             (Verdict::Regression, false) => {
                 println!(
                     "{line}\n  (reported only: {metric} has enforce = false in {})",
                     s.tolerances.display()
                 );
-                Ok(())
+                Ok(Judged::Passed)
             }
             _ => {
                 println!("{line}");
-                Ok(())
+                Ok(Judged::Passed)
             }
         }
     }
 
     fn warn_fingerprint(&self, baseline: &Baseline) {
         let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
-        if *warned {
+        if warned.contains(&baseline.path) {
             return;
         }
-        *warned = true;
-        let diffs = baseline.fingerprint_mismatches(&self.settings.fingerprint);
+        warned.push(baseline.path.clone());
+        let diffs = match baseline.body.kind {
+            Kind::Timed => baseline.fingerprint_mismatches(&self.settings.fingerprint),
+            // Counted figures do not depend on the CPU model, the core count
+            // or the RAM; only on the code and the toolchain.
+            Kind::Counted => baseline
+                .fingerprint_mismatches(&self.settings.fingerprint)
+                .into_iter()
+                .filter(|d| {
+                    d.starts_with("wasmtime_version") || d.starts_with("rustc_version")
+                })
+                .collect(),
+        };
         if !diffs.is_empty() {
             eprintln!(
-                "warning: {} was recorded on a different machine of runner `{}`; its figures may not apply here:\n  {}",
+                "warning: {} was recorded with a different {}; its figures may not apply here:\n  {}",
                 baseline.path.display(),
-                self.settings.runner,
+                if baseline.body.kind == Kind::Timed {
+                    "machine of this runner id"
+                } else {
+                    "toolchain"
+                },
                 diffs.join("\n  ")
             );
         }
     }
 
-    /// Measures every gate metric for every allocator and returns the baseline
-    /// body (medians of the rounds, 3 significant figures).
+    /// Measures every gate metric that can be measured here (or only those in
+    /// `only`), for every component and allocator, and returns the baseline
+    /// bodies: timed (for this runner) and counted (for this counts key).
+    /// Metrics that do not apply are left out; counted ones when Valgrind is
+    /// missing are left out and listed in the second value.
     ///
     /// # Errors
     ///
     /// Fails when a measurement fails.
-    pub fn record(&self) -> anyhow::Result<BaselineBody> {
-        let mut metrics = BTreeMap::new();
-        for allocator in Allocator::ALL {
-            let mut values = BTreeMap::new();
-            for metric in GATE_METRICS {
-                let rounds = self.measure(allocator, metric)?;
-                values.insert(
-                    metric.name().to_owned(),
-                    round3(crate::stats::median(&rounds)),
-                );
-            }
-            metrics.insert(allocator.name().to_owned(), values);
+    pub fn record(
+        &self,
+        only: Option<&[Metric]>,
+    ) -> anyhow::Result<(Vec<BaselineBody>, Vec<String>)> {
+        let mut bodies = BTreeMap::new();
+        let mut left_out = Vec::new();
+        for kind in [Kind::Timed, Kind::Counted] {
+            bodies.insert(
+                kind_name(kind),
+                BaselineBody {
+                    schema: BASELINE_SCHEMA.into(),
+                    schema_version: BASELINE_VERSION,
+                    kind,
+                    key: self.settings.key(kind).to_owned(),
+                    rounds: match kind {
+                        Kind::Timed => self.settings.rounds,
+                        Kind::Counted => CountPlan::standard().rounds,
+                    },
+                    components: BTreeMap::new(),
+                },
+            );
         }
-        Ok(BaselineBody {
-            schema: BASELINE_SCHEMA.into(),
-            schema_version: BASELINE_VERSION,
-            runner: self.settings.runner.clone(),
-            component: crate::component::EMBEDDED_NAME.into(),
-            rounds: self.settings.rounds,
-            metrics,
-        })
+        for component in &self.components {
+            for allocator in Allocator::ALL {
+                for metric in gate_metrics() {
+                    if only.is_some_and(|o| !o.contains(&metric))
+                        || !self.applies(&component.name, metric)?
+                    {
+                        continue;
+                    }
+                    if metric.needs_valgrind()
+                        && let Err(reason) = &self.settings.valgrind
+                    {
+                        left_out.push(format!("{} {allocator} {metric}: {reason}", component.name));
+                        continue;
+                    }
+                    let rounds = self.measure(&component.name, allocator, metric)?;
+                    // Counted figures are judged to 1–2%: keep 4 significant
+                    // figures (at most 0.05% off) rather than 3 (up to 0.5%).
+                    let round = |v: f64| match metric.kind() {
+                        Kind::Timed => round3(v),
+                        Kind::Counted => round_sig(v, 4),
+                    };
+                    let body = bodies
+                        .get_mut(kind_name(metric.kind()))
+                        .expect("both kinds exist");
+                    body.components
+                        .entry(component.name.clone())
+                        .or_default()
+                        .entry(allocator.name().to_owned())
+                        .or_default()
+                        .insert(
+                            metric.name().to_owned(),
+                            Recorded {
+                                median: round(crate::stats::median(&rounds)),
+                                rounds: rounds.iter().map(|&r| round(r)).collect(),
+                            },
+                        );
+                }
+            }
+        }
+        Ok((bodies.into_values().collect(), left_out))
+    }
+
+    /// The snapshot name a baseline body is written under.
+    pub fn snapshot_name(body: &BaselineBody) -> String {
+        file_stem(body.kind, &body.key)
     }
 }
 
@@ -416,25 +699,46 @@ pub fn best_per_round(blocks: &[f64], rounds: usize, direction: Direction) -> Ve
         .collect()
 }
 
-/// `gate::hello::<allocator>::<metric>`.
-pub fn trial_name(allocator: Allocator, metric: Metric) -> String {
-    format!("gate::hello::{allocator}::{metric}")
+/// `gate::<component>::<allocator>::<metric>`.
+pub fn trial_name(component: &str, allocator: Allocator, metric: Metric) -> String {
+    format!("gate::{component}::{allocator}::{metric}")
 }
 
 /// One line per judged trial.
 pub fn summary_line(name: &str, c: &Comparison) -> String {
     let unit = c.metric.unit();
+    let against = if c.baseline_rounds > 0 {
+        format!(", baseline's own {} rounds resampled", c.baseline_rounds)
+    } else {
+        String::new()
+    };
     format!(
-        "{name}: {} vs baseline {} ({} rounds, ratio {:.3}, 95% CI {:.3}–{:.3}, tolerance {}): {}",
+        "{name}: {} vs baseline {} ({} rounds{against}, ratio {}, 95% CI {}, {}): {}",
         value(c.median, unit),
         value(c.baseline, unit),
         c.rounds,
-        c.ratio,
-        c.ratio_ci.0,
-        c.ratio_ci.1,
+        ratio_text(c.ratio),
+        ratio_interval(c),
         tolerance_text(c),
         verdict_text(&c.verdict)
     )
+}
+
+fn ratio_text(r: f64) -> String {
+    if r.is_finite() {
+        format!("{r:.3}")
+    } else {
+        "—".into()
+    }
+}
+
+fn ratio_interval(c: &Comparison) -> String {
+    if c.ratio_ci.0.is_finite() && c.ratio_ci.1.is_finite() {
+        format!("{:.3}–{:.3}", c.ratio_ci.0, c.ratio_ci.1)
+    } else {
+        let unit = c.metric.unit();
+        format!("{} – {}", value(c.ci.0, unit), value(c.ci.1, unit))
+    }
 }
 
 fn verdict_text(v: &Verdict) -> String {
@@ -456,7 +760,7 @@ fn tolerance_text(c: &Comparison) -> String {
         .absolute_floor
         .map(|f| format!(", absolute floor {}", value(f, c.metric.unit())))
         .unwrap_or_default();
-    format!("{sign}{:.0}%{floor}", t.relative * 100.0)
+    format!("tolerance {sign}{}%{floor}", t.relative * 100.0)
 }
 
 /// The readable block a failing trial prints.
@@ -466,20 +770,27 @@ pub fn failure_block(s: &GateSettings, name: &str, baseline_path: &Path, c: &Com
         Direction::LowerIsBetter => "lower is better",
         Direction::HigherIsBetter => "higher is better",
     };
+    let kind = c.metric.kind();
     format!(
-        "{verdict}: {name}\n  runner:    {runner}\n  metric:    {metric} ({direction})\n  baseline:  {base} ({path})\n  measured:  {median}, median of {rounds} rounds, 95% CI {lo} – {hi}\n  ratio:     {ratio:.3} (95% CI {rlo:.3} – {rhi:.3})\n  tolerance: {tol} (from {tols})\n  If the change is intended, re-record the baseline:\n    {RECORD_COMMAND}",
+        "{verdict}: {name}\n  {keyname:<10} {key}\n  metric:    {metric} ({direction}, {kind})\n  baseline:  {base} ({path}){brounds}\n  measured:  {median}, median of {rounds} rounds, 95% CI {lo} – {hi}\n  ratio:     {ratio} (95% CI {rci})\n  {tol} (from {tols})\n  If the change is intended, re-record the baseline:\n    {RECORD_COMMAND}",
         verdict = verdict_text(&c.verdict),
-        runner = s.runner,
+        keyname = if kind == Kind::Timed { "runner:" } else { "counts key:" },
+        key = s.key(kind),
         metric = c.metric,
+        kind = kind_name(kind),
         base = value(c.baseline, unit),
         path = baseline_path.display(),
+        brounds = if c.baseline_rounds > 0 {
+            format!(", median of its {} rounds", c.baseline_rounds)
+        } else {
+            String::new()
+        },
         median = value(c.median, unit),
         rounds = c.rounds,
         lo = value(c.ci.0, unit),
         hi = value(c.ci.1, unit),
-        ratio = c.ratio,
-        rlo = c.ratio_ci.0,
-        rhi = c.ratio_ci.1,
+        ratio = ratio_text(c.ratio),
+        rci = ratio_interval(c),
         tol = tolerance_text(c),
         tols = s.tolerances.display(),
     )
@@ -501,5 +812,14 @@ mod tests {
             best_per_round(&blocks, 3, Direction::HigherIsBetter),
             vec![6.0, 9.0, 9.0]
         );
+    }
+
+    #[test]
+    fn every_gate_metric_has_a_committed_tolerance() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/tolerances.toml");
+        let t = Tolerances::load(&path).unwrap();
+        for m in gate_metrics() {
+            assert!(t.get(m).is_some(), "{m} has no tolerance in {}", path.display());
+        }
     }
 }

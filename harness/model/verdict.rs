@@ -54,6 +54,10 @@ pub struct Comparison {
     pub ratio_ci: (f64, f64),
     /// How many rounds were compared.
     pub rounds: usize,
+    /// How many of the baseline's own rounds were resampled (0 when the
+    /// baseline was taken as exact).
+    #[serde(default)]
+    pub baseline_rounds: usize,
     /// The tolerance applied.
     pub tolerance: Tolerance,
     /// The judgement.

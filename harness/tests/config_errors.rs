@@ -44,6 +44,8 @@ fn gate(env: &[(&str, &str)]) -> Outcome {
         "SITEBOSS_BASELINE_DIR",
         "SITEBOSS_TOLERANCES",
         "SITEBOSS_RECORD",
+        "SITEBOSS_COUNTS_KEY",
+        "SITEBOSS_GATE_ROUNDS",
     ] {
         cmd.env_remove(var);
     }
@@ -52,25 +54,29 @@ fn gate(env: &[(&str, &str)]) -> Outcome {
     run_to_end(&mut cmd)
 }
 
-/// In a debug build the gate ignores its trials (they would judge
-/// unoptimized code); these checks then only see that.
-fn optimized() -> bool {
-    !cfg!(debug_assertions)
+/// Trials of the gate on the embedded component: two profiles, every gate metric.
+fn trial_count() -> usize {
+    2 * siteboss::gate::gate_metrics().count()
 }
 
 #[test]
-fn an_unknown_runner_passes_with_a_notice_unless_a_baseline_is_required() {
-    let out = gate(&[("SITEBOSS_RUNNER", "no-such-runner")]);
+#[cfg_attr(debug_assertions, ignore = "the gate ignores every trial in a debug build")]
+fn without_baselines_every_trial_is_ignored_with_its_reason_unless_required() {
+    let n = trial_count();
+    let out = gate(&[
+        ("SITEBOSS_RUNNER", "no-such-runner"),
+        ("SITEBOSS_COUNTS_KEY", "no-such-key"),
+    ]);
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
-    if !optimized() {
-        assert!(out.stdout.contains("ignored"), "{}", out.stdout);
-        return;
-    }
-    assert!(out.stdout.contains("10 passed"), "{}", out.stdout);
     assert!(
+        out.stdout.contains(&format!("0 passed; 0 failed; {n} ignored")),
+        "nothing passes without judging: {}",
         out.stdout
-            .contains("no baseline for runner `no-such-runner`")
-            && out.stdout.contains("passing without judging")
+    );
+    assert!(
+        out.stdout.contains("... ignored (")
+            && out.stdout.contains("no timed baseline for `no-such-runner`")
+            && out.stdout.contains("no counted baseline for `no-such-key`")
             && out.stdout.contains("SITEBOSS_RECORD=1"),
         "{}",
         out.stdout
@@ -78,24 +84,26 @@ fn an_unknown_runner_passes_with_a_notice_unless_a_baseline_is_required() {
 
     let out = gate(&[
         ("SITEBOSS_RUNNER", "no-such-runner"),
+        ("SITEBOSS_COUNTS_KEY", "no-such-key"),
         ("SITEBOSS_REQUIRE_BASELINE", "1"),
     ]);
     assert_eq!(out.code, Some(101), "{}", out.stdout);
-    assert!(out.stdout.contains("10 failed"), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("0 passed; {n} failed")), "{}", out.stdout);
     assert!(
         out.stdout
-            .contains("SITEBOSS_REQUIRE_BASELINE=1 makes this a failure"),
+            .contains("SITEBOSS_REQUIRE_BASELINE=1 makes a trial that cannot judge fail"),
         "{}",
         out.stdout
     );
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "the gate ignores every trial in a debug build")]
 fn a_runner_id_that_cannot_name_a_file_fails() {
-    let out = gate(&[("SITEBOSS_RUNNER", "../etc/passwd")]);
-    if !optimized() {
-        return;
-    }
+    let out = gate(&[
+        ("SITEBOSS_RUNNER", "../etc/passwd"),
+        ("SITEBOSS_COUNTS_KEY", "no-such-key"),
+    ]);
     assert_eq!(out.code, Some(101), "{}", out.stdout);
     assert!(
         out.stdout
@@ -106,10 +114,8 @@ fn a_runner_id_that_cannot_name_a_file_fails() {
 }
 
 #[test]
+#[cfg_attr(debug_assertions, ignore = "the gate ignores every trial in a debug build")]
 fn a_corrupt_baseline_or_tolerance_file_fails_the_gate_naming_it() {
-    if !optimized() {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("r1.snap");
     std::fs::write(
@@ -120,7 +126,9 @@ fn a_corrupt_baseline_or_tolerance_file_fails_the_gate_naming_it() {
     let dir_str = dir.path().to_str().unwrap();
     let out = gate(&[
         ("SITEBOSS_RUNNER", "r1"),
+        ("SITEBOSS_COUNTS_KEY", "no-such-key"),
         ("SITEBOSS_BASELINE_DIR", dir_str),
+        ("SITEBOSS_GATE_ROUNDS", "3"),
     ]);
     assert_eq!(out.code, Some(101), "{}", out.stdout);
     assert!(
@@ -134,6 +142,7 @@ fn a_corrupt_baseline_or_tolerance_file_fails_the_gate_naming_it() {
     std::fs::write(&tol, "[warm-start]\nrelative = \"ten\"\n").unwrap();
     let out = gate(&[
         ("SITEBOSS_RUNNER", "r1"),
+        ("SITEBOSS_COUNTS_KEY", "no-such-key"),
         ("SITEBOSS_TOLERANCES", tol.to_str().unwrap()),
     ]);
     assert_eq!(out.code, Some(101), "{}", out.stdout);

@@ -1,27 +1,30 @@
 //! The regression gate: `cargo test --release --test gate`.
 //!
-//! One libtest-mimic trial per component, allocator and metric, so
-//! `-- warm` filters, `--list` lists and `--format json` works. Each trial
-//! measures independent rounds and judges them against
-//! `baselines/<runner>.snap` with the tolerances in `baselines/tolerances.toml`.
+//! One libtest-mimic trial per component, profile and metric, so `-- warm`
+//! filters, `--list` lists and `--format json` works. Each trial measures
+//! independent rounds and judges them: counted metrics against
+//! `baselines/counts-<key>.snap`, timed ones against `baselines/<runner>.snap`,
+//! with the tolerances in `baselines/tolerances.toml`. A trial that cannot
+//! judge is reported as ignored, with its reason (see `siteboss::gate`).
 //!
 //! `SITEBOSS_RECORD=1` replaces the trials with one that measures every metric
-//! and writes a pending `baselines/<runner>.snap.new` for `cargo insta review`.
+//! and writes pending `baselines/<runner>.snap.new` and
+//! `baselines/counts-<key>.snap.new` for `cargo insta review`.
 //!
 //! Measurement trials run one at a time (they would disturb each other), and
 //! only in optimized builds: a debug build of Wasmtime is many times slower, so
 //! judging it against a release baseline would be a false regression. In a
 //! debug build every trial is listed but ignored, and a notice says why.
 
-use libtest_mimic::{Arguments, Failed, Trial};
-use siteboss::gate::{Gate, GateSettings};
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use siteboss::gate::{Gate, GateComponent, GateSettings, Judged};
 use std::path::{Path, PathBuf};
 
 fn main() -> std::process::ExitCode {
     let mut args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let settings = GateSettings::from_env(PathBuf::from(env!("CARGO_BIN_EXE_siteboss")), root);
-    let gate = match Gate::new(settings) {
+    let gate = match Gate::new(settings, vec![GateComponent::embedded()]) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("Error: cannot set up the gate: {e:#}");
@@ -37,6 +40,11 @@ fn main() -> std::process::ExitCode {
              the measurement trials are ignored. Run `cargo test --release` to judge."
         );
     }
+    if let Err(reason) = &gate.settings.valgrind
+        && !args.list
+    {
+        eprintln!("siteboss gate: instruction and system-call trials will be ignored: {reason}");
+    }
     let recording = std::env::var_os("SITEBOSS_RECORD").is_some_and(|v| v != "0");
     if recording && std::env::var_os("INSTA_UPDATE").is_none() {
         // A recording always leaves a pending `.snap.new` for review, also on
@@ -47,7 +55,7 @@ fn main() -> std::process::ExitCode {
     let trials: Vec<Trial> = if recording {
         vec![
             Trial::test(
-                format!("record::hello::{}", gate.settings.runner),
+                format!("record::{}::{}", gate.settings.runner, gate.settings.counts_key),
                 move || record(&gate),
             )
             .with_ignored_flag(!optimized),
@@ -57,49 +65,67 @@ fn main() -> std::process::ExitCode {
             .into_iter()
             .map(|t| {
                 let run = t.run;
-                Trial::test(t.name, move || run().map_err(Failed::from))
-                    .with_ignored_flag(!optimized)
+                Trial::ignorable_test(t.name, move || match run() {
+                    Ok(Judged::Passed) => Ok(Completion::Completed),
+                    Ok(Judged::Ignored(reason)) => Ok(Completion::ignored_with(reason)),
+                    Err(msg) => Err(Failed::from(msg)),
+                })
+                .with_ignored_flag(!optimized)
             })
             .collect()
     };
     libtest_mimic::run(&args, trials).exit_code()
 }
 
-/// Measures every metric and writes a pending snapshot for review.
+/// Measures every metric and writes pending snapshots for review.
 fn record(gate: &Gate) -> Result<(), Failed> {
     let s = &gate.settings;
-    siteboss::baseline::path_for(&s.baseline_dir, &s.runner).map_err(|e| e.to_string())?;
-    let body = gate.record().map_err(|e| format!("{e:#}"))?;
-    let json = serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?;
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(&s.baseline_dir);
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_omit_expression(true);
-    settings.set_info(&siteboss::baseline::fingerprint_fields(&s.fingerprint));
-    settings.set_description(format!(
-        "siteboss gate baseline for runner {}: medians of {} rounds; see README.md, \"Updating the baseline\"",
-        s.runner, s.rounds
-    ));
-    let name = s.runner.clone();
-    // insta writes `<runner>.snap.new` and panics when the snapshot differs;
-    // for a recording that pending file is the success case.
-    // Its panic is expected here: silence the hook so no backtrace is printed.
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        settings.bind(|| insta::assert_snapshot!(name, json))
-    }));
-    std::panic::set_hook(hook);
-    let pending = s.baseline_dir.join(format!("{}.snap.new", s.runner));
-    match outcome {
-        Ok(()) => println!("the baseline {} already matches this machine's figures", s.baseline_dir.join(format!("{}.snap", s.runner)).display()),
-        Err(_) if pending.exists() => println!(
-            "pending baseline written: {}\n  review it with `cargo insta review` (or accept with `cargo insta accept`, or `mv {} {}`)",
-            pending.display(),
-            pending.display(),
-            pending.with_extension("").display()
-        ),
-        Err(_) => return Err("insta did not write a pending snapshot; set INSTA_UPDATE=new (CI disables writes by default)".into()),
+    for kind in [siteboss::model::Kind::Timed, siteboss::model::Kind::Counted] {
+        siteboss::baseline::path_for(&s.baseline_dir, kind, s.key(kind))
+            .map_err(|e| e.to_string())?;
+    }
+    let (bodies, left_out) = gate.record(None).map_err(|e| format!("{e:#}"))?;
+    for body in bodies {
+        if body.components.is_empty() {
+            continue;
+        }
+        let json = serde_json::to_string_pretty(&body).map_err(|e| e.to_string())?;
+        let name = Gate::snapshot_name(&body);
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(&s.baseline_dir);
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.set_info(&siteboss::baseline::fingerprint_fields(&s.fingerprint));
+        settings.set_description(format!(
+            "siteboss gate baseline, {} figures for {}: medians of {} rounds, with the rounds; see README.md, \"Updating the baseline\"",
+            siteboss::baseline::kind_name(body.kind),
+            body.key,
+            body.rounds
+        ));
+        // insta writes `<name>.snap.new` and panics when the snapshot differs;
+        // for a recording that pending file is the success case.
+        // Its panic is expected here: silence the hook so no backtrace is printed.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            settings.bind(|| insta::assert_snapshot!(name.clone(), json))
+        }));
+        std::panic::set_hook(hook);
+        let current = s.baseline_dir.join(format!("{name}.snap"));
+        let pending = s.baseline_dir.join(format!("{name}.snap.new"));
+        match outcome {
+            Ok(()) => println!("the baseline {} already matches this machine's figures", current.display()),
+            Err(_) if pending.exists() => println!(
+                "pending baseline written: {}\n  review it with `cargo insta review` (or accept with `cargo insta accept`, or `mv {} {}`)",
+                pending.display(),
+                pending.display(),
+                current.display()
+            ),
+            Err(_) => return Err("insta did not write a pending snapshot; set INSTA_UPDATE=new (CI disables writes by default)".into()),
+        }
+    }
+    for line in &left_out {
+        println!("not recorded: {line}");
     }
     Ok(())
 }
