@@ -42,9 +42,13 @@ pub enum Command {
     /// resampled. Each metric gets its ratio, a 95% confidence interval and a
     /// verdict from the gate's tolerance file and judging code.
     ///
-    /// Exit codes: 0 no regression; 1 a regression beyond tolerance; 2 bad
-    /// input (missing file, another schema version, files of different
-    /// components or settings), with a one-line reason.
+    /// Timed and counted metrics are judged alike; a metric measured on one
+    /// side only is a row that cannot be judged, never left out.
+    ///
+    /// Exit codes: 0 every metric judged, no regression; 1 a regression
+    /// beyond tolerance, or a metric that could not be judged; 2 bad input
+    /// (missing file, another schema version, files of different components
+    /// or settings, nothing measured in both), with a one-line reason.
     Compare(CompareArgs),
     /// Internal: runs one child-process phase. Not for direct use.
     #[command(name = "__child", hide = true)]

@@ -9,8 +9,8 @@
 
 use crate::judge::{CONFIDENCE, MIN_ROUNDS, decide};
 use crate::model::{
-    Allocator, BenchmarkResult, ConfigurationResult, Metric, SCHEMA_NAME, SCHEMA_VERSION, Status,
-    Summary, Tolerance, Verdict,
+    Allocator, BenchmarkResult, ConfigurationResult, Kind, Metric, OLDEST_SCHEMA_VERSION,
+    SCHEMA_NAME, SCHEMA_VERSION, Status, Summary, Tolerance, Verdict,
 };
 use crate::report::format::value;
 use crate::stats::{bootstrap_median_ci, bootstrap_ratio_ci, median};
@@ -48,7 +48,9 @@ pub enum CompareError {
         problem: String,
     },
     /// A file has another schema version.
-    #[error("{path}: has schema_version {found}; this siteboss reads version {SCHEMA_VERSION}")]
+    #[error(
+        "{path}: has schema_version {found}; this siteboss reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
+    )]
     SchemaVersion {
         /// The file.
         path: PathBuf,
@@ -138,6 +140,36 @@ impl Report {
             .iter()
             .filter(|r| r.verdict == Verdict::Regression && r.tolerance.enforce)
     }
+
+    /// Rows that could not be judged (a metric missing on one side, a value
+    /// that is not a number, too few rounds): they fail a check too.
+    pub fn unjudged(&self) -> impl Iterator<Item = &Row> {
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Invalid { .. }))
+    }
+
+    /// Whether every row was judged and none regressed.
+    pub fn passed(&self) -> bool {
+        self.regressions().next().is_none() && self.unjudged().next().is_none()
+    }
+
+    /// The one-line conclusion, from the judged rows only.
+    pub fn summary(&self) -> String {
+        let regressions = self.regressions().count();
+        let unjudged = self.unjudged().count();
+        match (regressions, unjudged, self.rows.len()) {
+            (_, _, 0) => "Nothing to compare: no metric was measured in both runs.".to_owned(),
+            (0, 0, n) => format!("No regression in {n} judged metric(s)."),
+            (0, u, n) => format!(
+                "{u} of {n} metric(s) could not be judged (see their rows); the rest show no regression."
+            ),
+            (r, 0, _) => format!("{r} regression(s) beyond tolerance."),
+            (r, u, _) => {
+                format!("{r} regression(s) beyond tolerance; {u} metric(s) could not be judged.")
+            }
+        }
+    }
 }
 
 /// Reads the files and checks that they can be compared.
@@ -175,7 +207,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<BenchmarkResult>, CompareError> {
             .get("schema_version")
             .and_then(|v| v.as_u64())
             .unwrap_or(0);
-        if version != u64::from(SCHEMA_VERSION) {
+        if !(u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&version) {
             return Err(CompareError::SchemaVersion {
                 path: path.clone(),
                 found: version as u32,
@@ -268,11 +300,36 @@ pub fn compare(results: &[BenchmarkResult], tolerances: &Tolerances) -> Report {
                     .map(|r| config(r).and_then(|c| metric_summary(&c, metric).cloned()))
                     .collect()
             };
-            let (Some(b), Some(h)) = (take(&bases), take(&heads)) else {
-                notes.push(format!("{allocator} {metric}: not in every file; left out"));
-                continue;
+            let count = |rs: &[&BenchmarkResult]| {
+                rs.iter()
+                    .filter(|r| config(r).is_some_and(|c| metric_summary(&c, metric).is_some()))
+                    .count()
             };
-            rows.push(row(allocator, metric, &b, &h, paired, tolerance));
+            match (take(&bases), take(&heads)) {
+                (Some(b), Some(h)) => rows.push(row(allocator, metric, &b, &h, paired, tolerance)),
+                // Measured nowhere: not part of this comparison.
+                _ if count(&bases) + count(&heads) == 0 => {}
+                // Measured on one side, or in some files only: a metric that
+                // cannot be judged is a row that says so, never left out.
+                _ => rows.push(Row {
+                    allocator,
+                    metric,
+                    base: f64::NAN,
+                    head: f64::NAN,
+                    ratio: f64::NAN,
+                    ratio_ci: (f64::NAN, f64::NAN),
+                    tolerance,
+                    verdict: Verdict::Invalid {
+                        reason: format!(
+                            "measured in {} of {} base file(s) and {} of {} head file(s)",
+                            count(&bases),
+                            bases.len(),
+                            count(&heads),
+                            heads.len()
+                        ),
+                    },
+                }),
+            }
         }
     }
     Report {
@@ -323,10 +380,31 @@ fn row(
             b.len().min(h.len()),
         )
     };
+    // A counted figure may be zero on both sides (no page faults, no system
+    // calls): then the difference, not the ratio, is judged.
+    let zero_base = metric.kind() == Kind::Counted && base_m == 0.0;
+    let (ratio, ratio_ci, units_ci) = if zero_base {
+        let heads: Vec<f64> = if paired {
+            head.iter().map(|h| h.median).collect()
+        } else {
+            head.iter().flat_map(|x| x.rounds.iter().copied()).collect()
+        };
+        let ci = bootstrap_median_ci(&heads, CONFIDENCE);
+        (f64::NAN, (f64::NAN, f64::NAN), ci)
+    } else {
+        (ratio, ratio_ci, (ratio_ci.0 * base_m, ratio_ci.1 * base_m))
+    };
+    let positive = if metric.kind() == Kind::Counted {
+        base_m >= 0.0
+    } else {
+        base_m > 0.0
+    };
     let verdict =
-        if !(base_m.is_finite() && base_m > 0.0 && ratio.is_finite() && ratio_ci.0.is_finite()) {
+        if !(base_m.is_finite() && positive && units_ci.0.is_finite() && units_ci.1.is_finite())
+            || (!zero_base && !(ratio.is_finite() && ratio_ci.0.is_finite() && ratio_ci.1.is_finite()))
+        {
             Verdict::Invalid {
-                reason: "a value is missing or not a positive number".into(),
+                reason: "a value is missing or not a number".into(),
             }
         } else if n < MIN_ROUNDS {
             Verdict::Invalid {
@@ -335,11 +413,7 @@ fn row(
                 ),
             }
         } else {
-            decide(
-                base_m,
-                (ratio_ci.0 * base_m, ratio_ci.1 * base_m),
-                &tolerance,
-            )
+            decide(base_m, units_ci, &tolerance)
         };
     Row {
         allocator,
@@ -379,8 +453,16 @@ pub fn render(report: &Report, markdown: bool) -> String {
                 r.metric.to_string(),
                 value(r.base, unit),
                 value(r.head, unit),
-                format!("{:.3}", r.ratio),
-                format!("{:.3}–{:.3}", r.ratio_ci.0, r.ratio_ci.1),
+                if r.ratio.is_finite() {
+                    format!("{:.3}", r.ratio)
+                } else {
+                    "—".into()
+                },
+                if r.ratio_ci.0.is_finite() && r.ratio_ci.1.is_finite() {
+                    format!("{:.3}–{:.3}", r.ratio_ci.0, r.ratio_ci.1)
+                } else {
+                    "—".into()
+                },
                 format!(
                     "{sign}{:.0}%{}",
                     r.tolerance.relative * 100.0,
@@ -414,12 +496,7 @@ pub fn render(report: &Report, markdown: bool) -> String {
             report.pairs
         )
     };
-    let regressions = report.regressions().count();
-    let summary = if regressions == 0 {
-        "No regression.".to_owned()
-    } else {
-        format!("{regressions} regression(s) beyond tolerance.")
-    };
+    let summary = report.summary();
     let mut out = String::new();
     if markdown {
         out.push_str(&format!(

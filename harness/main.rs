@@ -148,10 +148,14 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    Ok(if report.regressions().next().is_some() {
-        ExitCode::from(1)
-    } else {
+    Ok(if report.rows.is_empty() {
+        // Nothing was judged: not a pass.
+        ExitCode::from(2)
+    } else if report.passed() {
         ExitCode::SUCCESS
+    } else {
+        // A regression, or a metric that could not be judged.
+        ExitCode::from(1)
     })
 }
 

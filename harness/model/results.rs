@@ -10,8 +10,12 @@ use std::collections::BTreeMap;
 
 /// The `schema` field every result file carries.
 pub const SCHEMA_NAME: &str = "siteboss-benchmark";
-/// The version of the result-file schema this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The version of the result-file schema this build writes. Version 2 added
+/// counted figures (`counts`, `memory.page_faults_per_instance`); version 1
+/// files are still read.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest result-file schema version this build reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 /// One run of `siteboss benchmark`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -125,7 +125,70 @@ fn quick_json_run_is_complete_and_sane() {
             positive("instantiations/s", &t.instantiations);
             positive("lifecycles/s", t.lifecycles.as_ref().expect("lifecycles/s"));
         }
+        sanity_bounds(c);
     }
+}
+
+/// Relations between figures that must hold whatever the machine: cheap
+/// checks that a phase measures what its name says.
+fn sanity_bounds(c: &siteboss::model::ConfigurationResult) {
+    use siteboss::model::Metric;
+    let a = c.allocator;
+    let warm = c.warm_start.as_ref().unwrap().median;
+    let life = c.lifecycle.as_ref().unwrap();
+    // A lifecycle instantiates, runs and drops: it cannot be quicker than the
+    // instantiation alone.
+    assert!(life.total.median >= warm, "{a}: lifecycle {} < warm start {warm}", life.total.median);
+    // Run and drop are timed on their own, in another loop; together they
+    // are part of a lifecycle (with slack for the separate loops' noise).
+    assert!(
+        life.run.median + life.drop.median <= 1.5 * life.total.median,
+        "{a}: run {} + drop {} vs lifecycle {}",
+        life.run.median,
+        life.drop.median,
+        life.total.median
+    );
+    // One thread completes about 1/lifecycle lifecycles per second.
+    let one = c.throughput.iter().find(|t| t.threads == 1).unwrap();
+    let rate = one.lifecycles.as_ref().unwrap().median;
+    let expected = 1e9 / life.total.median;
+    assert!(
+        rate > expected / 2.0 && rate < expected * 2.0,
+        "{a}: 1 thread ran {rate}/s, 1/lifecycle is {expected}/s"
+    );
+    // A live instance holds at least its one page of linear memory, and at
+    // most its memory slot plus a generous 64 KiB of store and VM context.
+    let per = c.memory.as_ref().unwrap().per_instance.median;
+    assert!(
+        (4096.0..=(65536.0 + 65536.0)).contains(&per),
+        "{a}: {per} bytes per instance"
+    );
+    // Counts: a lifecycle is a warm start, a run and a drop, so its
+    // instructions are their sum (each counted in its own block) to within
+    // a few percent; and a pooled or on-demand instance takes some page
+    // faults to come alive.
+    let counts = c.counts.as_ref().expect("counts");
+    let n = |m: Metric| counts.figures.get(&m).unwrap_or_else(|| panic!("{a}: no {m}")).median;
+    let sum = n(Metric::InstructionsWarmStart) + n(Metric::InstructionsRun) + n(Metric::InstructionsDrop);
+    let whole = n(Metric::InstructionsLifecycle);
+    assert!(
+        (sum - whole).abs() <= 0.03 * whole,
+        "{a}: warm start + run + drop = {sum} instructions, lifecycle = {whole}"
+    );
+    assert!(n(Metric::InstructionsDeserialize) > n(Metric::InstructionsFirstInstantiate));
+    assert!(n(Metric::SyscallsLifecycle) >= 0.0 && n(Metric::PageFaultsLifecycle) >= 0.0);
+    let faults = c
+        .memory
+        .as_ref()
+        .unwrap()
+        .page_faults_per_instance
+        .as_ref()
+        .expect("page faults per instance")
+        .median;
+    assert!(
+        (1.0..=64.0).contains(&faults),
+        "{a}: {faults} page faults per live instance"
+    );
 }
 
 #[test]

@@ -82,7 +82,7 @@ fn identical_runs_pass_with_exit_code_0_and_markdown_works() {
     let (code, md, _) = compare(&[&base, &head], &["--markdown"]);
     assert_eq!(code, 0, "{md}");
     assert!(md.contains("| pooling | warm-start |"), "{md}");
-    assert!(md.contains("**No regression.**"), "{md}");
+    assert!(md.contains("**No regression in "), "{md}");
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn bad_input_exits_2_with_one_line_naming_the_file() {
     let base = write(dir.path(), "base.json", &result(2000.0, "aa"));
     let other = write(dir.path(), "other.json", &result(2000.0, "bb"));
     let mut v2 = serde_json::to_value(result(2000.0, "aa")).unwrap();
-    v2["schema_version"] = 2.into();
+    v2["schema_version"] = 3.into();
     let newer = dir.path().join("newer.json");
     std::fs::write(&newer, v2.to_string()).unwrap();
     let text = dir.path().join("notes.txt");
@@ -120,7 +120,7 @@ fn bad_input_exits_2_with_one_line_naming_the_file() {
     let missing = dir.path().join("missing.json");
     let cases: [(&[&Path], &str); 6] = [
         (&[&base, &missing], "missing.json: no such file"),
-        (&[&base, &newer], "newer.json: has schema_version 2"),
+        (&[&base, &newer], "newer.json: has schema_version 3"),
         (&[&base, &other], "other.json: measured component"),
         (
             &[&base, &text],
@@ -145,4 +145,135 @@ fn bad_input_exits_2_with_one_line_naming_the_file() {
             "{expected}: {err}"
         );
     }
+}
+
+/// A result whose every figure reflects a machine running at `speed` (1.0
+/// normal, 1.6 in a slow episode) and code `cost` times slower than the base.
+fn drifted(speed: f64, cost: f64) -> BenchmarkResult {
+    let mut r = result(2000.0 * speed * cost, "aa");
+    for c in &mut r.configurations {
+        let scale = |s: &mut Summary, by: f64| {
+            s.median *= by;
+            for x in &mut s.rounds {
+                *x *= by;
+            }
+        };
+        if let Some(l) = &mut c.lifecycle {
+            scale(&mut l.total, speed * cost);
+        }
+        for t in &mut c.throughput {
+            if let Some(l) = &mut t.lifecycles {
+                scale(l, 1.0 / (speed * cost));
+            }
+            scale(&mut t.instantiations, 1.0 / (speed * cost));
+        }
+        c.memory = None;
+        c.counts = None;
+        c.cold_start = None;
+        c.cold_start_precompiled = None;
+    }
+    r
+}
+
+#[test]
+fn only_pairing_catches_a_regression_when_the_machine_drifts_between_pairs() {
+    // Head is 20% slower than base in every pair, but the machine alternates
+    // between normal speed and a 1.6x slow episode from pair to pair.
+    let dir = tempfile::tempdir().unwrap();
+    let speeds = [1.0, 1.6, 1.0, 1.6, 1.0];
+    let mut files = Vec::new();
+    for (i, speed) in speeds.iter().enumerate() {
+        files.push(write(dir.path(), &format!("b{i}.json"), &drifted(*speed, 1.0)));
+        files.push(write(dir.path(), &format!("h{i}.json"), &drifted(*speed, 1.2)));
+    }
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    // Paired: every pair's ratio is 1.2, so the interval is tight: caught.
+    let (code, out, _) = compare(&refs, &[]);
+    assert_eq!(code, 1, "{out}");
+    let warm = out.lines().find(|l| l.contains("warm-start")).unwrap();
+    assert!(warm.contains("1.200") && warm.contains("REGRESSION"), "{warm}");
+    // The same kind of data unpaired (two pairs: rounds pooled across the
+    // normal and the slow pair) cannot tell the regression from the drift.
+    let (code, out, _) = compare(&refs[..4], &[]);
+    assert_eq!(code, 0, "{out}");
+    let warm = out.lines().find(|l| l.contains("warm-start")).unwrap();
+    assert!(warm.contains("pass"), "{warm}");
+}
+
+#[test]
+fn a_metric_measured_on_one_side_only_cannot_be_judged_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = result(2000.0, "aa");
+    let mut head = result(2000.0, "aa");
+    // The head's run failed: it has instantiations per second but no
+    // lifecycles per second. Its throughput must not be compared with the
+    // base's lifecycles per second.
+    for c in &mut head.configurations {
+        for t in &mut c.throughput {
+            t.lifecycles = None;
+        }
+    }
+    let b = write(dir.path(), "base.json", &base);
+    let h = write(dir.path(), "head.json", &head);
+    let (code, out, _) = compare(&[&b, &h], &[]);
+    assert_eq!(code, 1, "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.contains(" throughput "))
+        .expect("a throughput row");
+    assert!(
+        row.contains("cannot judge: measured in 1 of 1 base file(s) and 0 of 1 head file(s)"),
+        "{row}"
+    );
+    let inst = out
+        .lines()
+        .find(|l| l.contains("instantiation-throughput"))
+        .expect("instantiations per second are compared with each other");
+    assert!(inst.contains("pass"), "{inst}");
+    assert!(!out.contains("No regression"), "{out}");
+    assert!(out.contains("could not be judged"), "{out}");
+}
+
+#[test]
+fn counted_metrics_are_judged_tightly_and_a_zero_count_by_its_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = result(2000.0, "aa");
+    let mut head = result(2000.0, "aa");
+    let set = |r: &mut BenchmarkResult, m: Metric, v: f64| {
+        for c in &mut r.configurations {
+            let counts = c.counts.as_mut().unwrap();
+            counts
+                .figures
+                .insert(m, siteboss::stats::summarize_per_round(&[v; 5], m.unit()));
+        }
+    };
+    // 3% more instructions per lifecycle: beyond the 1.5% tolerance.
+    set(&mut head, Metric::InstructionsLifecycle, 5e4 * 1.03);
+    let mut base = base;
+    set(&mut base, Metric::InstructionsLifecycle, 5e4);
+    // No page faults before or after: zero against zero is judged, and passes.
+    set(&mut base, Metric::PageFaultsLifecycle, 0.0);
+    set(&mut head, Metric::PageFaultsLifecycle, 0.0);
+    let b = write(dir.path(), "base.json", &base);
+    let h = write(dir.path(), "head.json", &head);
+    let (code, out, _) = compare(&[&b, &h], &[]);
+    assert_eq!(code, 1, "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(&format!(" {name} ")))
+            .unwrap_or_else(|| panic!("a {name} row: {out}"))
+            .to_owned()
+    };
+    assert!(row("instructions-lifecycle").contains("REGRESSION"), "{out}");
+    assert!(row("instructions-lifecycle").contains("1.030"), "{out}");
+    assert!(row("page-faults-lifecycle").contains("pass"), "{out}");
+    // One page fault per lifecycle where there was none: beyond the floor.
+    set(&mut head, Metric::PageFaultsLifecycle, 1.0);
+    let h = write(dir.path(), "head.json", &head);
+    let (_, out, _) = compare(&[&b, &h], &[]);
+    let faults = out
+        .lines()
+        .find(|l| l.contains(" page-faults-lifecycle "))
+        .unwrap();
+    assert!(faults.contains("REGRESSION"), "{faults}");
 }
