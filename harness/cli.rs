@@ -50,6 +50,26 @@ pub enum Command {
     /// (missing file, another schema version, files of different components
     /// or settings, nothing measured in both), with a one-line reason.
     Compare(CompareArgs),
+    /// Compare two builds of siteboss in lock step: wall-clock figures of a
+    /// base and a head binary measured block by block, so a slow minute of
+    /// the machine hits both.
+    ///
+    /// Both binaries run as long-lived children with their engines and the
+    /// component loaded once; the parent asks each in turn for short blocks
+    /// (warm start, lifecycle, all-core throughput) in ABBA order. Each
+    /// base/head pair of blocks gives one ratio; the verdict is on the median
+    /// ratio with a 95% bootstrap interval, the tolerance file's
+    /// `paired_relative` and the gate's judging code. The run stops at
+    /// --seconds, or earlier once every verdict is clear.
+    ///
+    /// Exit codes: 0 every metric judged, no regression; 1 a regression, or a
+    /// metric that could not be judged; 2 could not run (a missing binary, one
+    /// older than this feature, another protocol version, a child that dies,
+    /// or builds that measure different components), with a one-line reason.
+    Ab(AbArgs),
+    /// Internal: the lock-step child of `siteboss ab`. Not for direct use.
+    #[command(name = "__lockstep", hide = true)]
+    Lockstep,
     /// Internal: runs one child-process phase. Not for direct use.
     #[command(name = "__child", hide = true)]
     Child {
@@ -76,6 +96,70 @@ pub struct CompareArgs {
     /// The tolerance file. [default: the copy of baselines/tolerances.toml built into siteboss]
     #[arg(long, value_name = "PATH")]
     pub tolerances: Option<PathBuf>,
+}
+
+/// Options of `siteboss ab`.
+#[derive(Debug, clap::Args)]
+pub struct AbArgs {
+    /// The base build's `siteboss` binary.
+    #[arg(value_name = "BASE_BINARY")]
+    pub base: PathBuf,
+
+    /// The head build's `siteboss` binary.
+    #[arg(value_name = "HEAD_BINARY")]
+    pub head: PathBuf,
+
+    /// Measure this .wasm component instead of the embedded hello world.
+    #[arg(long, value_name = "PATH")]
+    pub component: Option<PathBuf>,
+
+    /// Which allocator configurations to compare.
+    #[arg(long, value_enum, default_value = "both")]
+    pub allocator: AllocatorChoice,
+
+    /// The time budget in seconds; the run stops earlier once every verdict
+    /// is clear.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub seconds: f64,
+
+    /// Pairs judged before the run may stop early.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub min_pairs: usize,
+
+    /// Operations per warm-start or lifecycle block.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub ops: usize,
+
+    /// How long one throughput block runs, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    pub throughput_millis: u64,
+
+    /// Write Markdown instead of a terminal table.
+    #[arg(long, conflicts_with = "json")]
+    pub markdown: bool,
+
+    /// Write the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The tolerance file. [default: the copy of baselines/tolerances.toml built into siteboss]
+    #[arg(long, value_name = "PATH")]
+    pub tolerances: Option<PathBuf>,
+
+    /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl AbArgs {
+    /// The allocators these arguments select, production profile first.
+    pub fn allocators(&self) -> Vec<Allocator> {
+        match self.allocator {
+            AllocatorChoice::Pooling => vec![Allocator::Pooling],
+            AllocatorChoice::OnDemand => vec![Allocator::OnDemand],
+            AllocatorChoice::Both => Allocator::ALL.to_vec(),
+        }
+    }
 }
 
 /// Which allocators to measure.

@@ -179,6 +179,7 @@ mod tests {
             direction: metric.direction(),
             relative,
             absolute_floor: None,
+            paired_relative: None,
             enforce: true,
         }
     }

@@ -1,6 +1,7 @@
 //! siteboss-bench: measures how fast and how densely WebAssembly components
 //! start on Wasmtime, and gates regressions. See ARCHITECTURE.md for the map.
 
+pub mod ab;
 pub mod baseline;
 pub mod benchmark;
 pub mod capture;

@@ -4,7 +4,7 @@
 
 use clap::Parser;
 use siteboss::benchmark::{self, BenchmarkOptions};
-use siteboss::cli::{BenchmarkArgs, Cli, Command, CompareArgs};
+use siteboss::cli::{AbArgs, BenchmarkArgs, Cli, Command, CompareArgs};
 use siteboss::model::{BenchmarkResult, Status};
 use siteboss::progress::Progress;
 use siteboss::report::{Exporter, Json, Markdown, Terminal};
@@ -21,6 +21,14 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     match cli.command {
+        Command::Lockstep => ExitCode::from(siteboss::measure::lockstep::serve() as u8),
+        Command::Ab(args) => match run_ab(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("Error: {}", format!("{e:#}").replace('\n', " "));
+                ExitCode::from(2)
+            }
+        },
         Command::Child { request } => {
             ExitCode::from(siteboss::measure::serve::serve(&request) as u8)
         }
@@ -155,6 +163,47 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         // A regression, or a metric that could not be judged.
+        ExitCode::from(1)
+    })
+}
+
+fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
+    siteboss::interrupt::install()?;
+    let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
+    let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    let options = siteboss::ab::AbOptions {
+        base: absolute(&args.base),
+        head: absolute(&args.head),
+        component: args.component.as_ref().map(absolute),
+        allocators: args.allocators(),
+        seconds: args.seconds,
+        min_pairs: args.min_pairs,
+        ops: args.ops,
+        throughput_millis: args.throughput_millis,
+        call_timeout_ms: 1000,
+        max_memory_bytes: 64 << 20,
+        output_limit: 64 << 10,
+    };
+    let bar = siteboss::progress::Progress::timed(args.seconds, !args.no_progress);
+    let result = siteboss::ab::run(&options, &tolerances, &|pairs, secs| {
+        bar.set_seconds(secs, &format!("{pairs} pairs"));
+    });
+    bar.finish();
+    let report = result?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        siteboss::ab::render(&report, args.markdown)
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if let Some(sig) = siteboss::interrupt::signal() {
+        eprintln!("Interrupted: the verdict is on the pairs measured before it");
+        return Ok(ExitCode::from((128 + sig) as u8));
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
         ExitCode::from(1)
     })
 }

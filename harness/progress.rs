@@ -26,6 +26,30 @@ impl Progress {
         Progress { bar }
     }
 
+    /// A bar that runs from 0 to `seconds` of a time budget, with an ETA.
+    pub fn timed(seconds: f64, enabled: bool) -> Self {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::new((seconds * 10.0).max(1.0) as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} at most {eta} more; {msg}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Progress { bar }
+    }
+
+    /// Sets a [`Progress::timed`] bar to `seconds` elapsed, with a message.
+    pub fn set_seconds(&self, seconds: f64, msg: &str) {
+        if let Some(b) = &self.bar {
+            b.set_position((seconds * 10.0) as u64);
+            b.set_message(msg.to_owned());
+        }
+    }
+
     /// A progress that shows nothing.
     pub fn hidden() -> Self {
         Progress { bar: None }

@@ -6,6 +6,7 @@
 //! [warm-start]
 //! direction = "lower-is-better"   # must match the metric's direction
 //! relative = 0.15                 # 15% worse is allowed
+//! paired_relative = 0.03          # in lock step (`siteboss ab`); optional
 //! absolute_floor = 250.0          # optional, in the metric's unit
 //! enforce = true                  # false: reported, never fails
 //! ```
@@ -111,10 +112,18 @@ impl Tolerances {
                 )
             })?;
             for key in table.keys() {
-                if !["direction", "relative", "absolute_floor", "enforce"].contains(&key.as_str()) {
+                if ![
+                    "direction",
+                    "relative",
+                    "paired_relative",
+                    "absolute_floor",
+                    "enforce",
+                ]
+                .contains(&key.as_str())
+                {
                     return Err(bad(
                         format!("{name}.{key}"),
-                        "unknown key; expected direction, relative, absolute_floor or enforce"
+                        "unknown key; expected direction, relative, paired_relative, absolute_floor or enforce"
                             .into(),
                     ));
                 }
@@ -144,13 +153,17 @@ impl Tolerances {
             };
             let relative = number("relative")?
                 .ok_or_else(|| bad(format!("{name}.relative"), "is missing".into()))?;
-            if relative >= 1.0 && metric.direction() == Direction::HigherIsBetter {
-                return Err(bad(
-                    format!("{name}.relative"),
-                    format!(
-                        "{relative} would allow a drop of 100% or more; use a fraction below 1"
-                    ),
-                ));
+            let paired_relative = number("paired_relative")?;
+            for (key, v) in [("relative", Some(relative)), ("paired_relative", paired_relative)] {
+                if let Some(v) = v
+                    && v >= 1.0
+                    && metric.direction() == Direction::HigherIsBetter
+                {
+                    return Err(bad(
+                        format!("{name}.{key}"),
+                        format!("{v} would allow a drop of 100% or more; use a fraction below 1"),
+                    ));
+                }
             }
             let direction = match table.get("direction").map(|v| v.as_str()) {
                 None => metric.direction(),
@@ -189,6 +202,7 @@ impl Tolerances {
                     direction,
                     relative,
                     absolute_floor: number("absolute_floor")?,
+                    paired_relative,
                     enforce,
                 },
             );

@@ -9,6 +9,7 @@ pub mod child;
 pub mod cold;
 pub mod count;
 pub mod density;
+pub mod lockstep;
 pub mod memory;
 pub mod native;
 pub mod os;

@@ -15,6 +15,11 @@ pub struct Tolerance {
     /// A change smaller than this, in the metric's unit, is never a regression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub absolute_floor: Option<f64>,
+    /// The relative change allowed when base and head are measured in lock
+    /// step (`siteboss ab`), where a slow episode hits both alike; `relative`
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired_relative: Option<f64>,
     /// Whether a regression fails the build, or is only reported.
     pub enforce: bool,
 }
@@ -62,6 +67,18 @@ pub struct Comparison {
     pub tolerance: Tolerance,
     /// The judgement.
     pub verdict: Verdict,
+}
+
+impl Tolerance {
+    /// This tolerance as `siteboss ab` applies it: `paired_relative` in place
+    /// of `relative`, and no absolute floor (ratios are judged, not units).
+    pub fn paired(&self) -> Tolerance {
+        Tolerance {
+            relative: self.paired_relative.unwrap_or(self.relative),
+            absolute_floor: None,
+            ..*self
+        }
+    }
 }
 
 impl Comparison {

@@ -1,0 +1,737 @@
+//! `siteboss ab BASE HEAD`: two builds measured in lock step.
+//!
+//! Both binaries are started as long-lived children ([`lockstep`]), each with
+//! its engines built and its component loaded once. The parent then asks them
+//! for short blocks of operations in turn, base and head back to back, in an
+//! ABBA order (base first in even pairs, head first in odd ones), so that a
+//! slow episode of the machine, which lasts seconds, falls on both halves of
+//! a pair. Each pair gives one head/base ratio per metric; the verdict is on
+//! the median ratio, with a bootstrap interval, the tolerance file's
+//! `paired_relative` and the same `judge::decide` as the gate and `compare`.
+//!
+//! The run stops at its time budget, or earlier once every metric's interval
+//! lies wholly inside or wholly beyond its tolerance.
+
+use crate::judge::{CONFIDENCE, MIN_ROUNDS, decide};
+use crate::measure::lockstep::{self, Hello, Ready, Request, Response};
+use crate::model::{Allocator, Direction, Metric, Tolerance, Verdict};
+use crate::report::format::value;
+use crate::stats::{bootstrap_median_ci, median};
+use crate::tolerance::Tolerances;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The `schema` of `siteboss ab --json`.
+pub const AB_SCHEMA: &str = "siteboss-ab";
+
+/// Pairs measured first and thrown away: the children's caches and
+/// allocators settle in them.
+pub const WARMUP_PAIRS: usize = 3;
+
+/// What a run is given.
+#[derive(Debug, Clone)]
+pub struct AbOptions {
+    /// The base build's `siteboss` binary.
+    pub base: PathBuf,
+    /// The head build's `siteboss` binary.
+    pub head: PathBuf,
+    /// The component, or `None` for the embedded one.
+    pub component: Option<PathBuf>,
+    /// The profiles to compare.
+    pub allocators: Vec<Allocator>,
+    /// The time budget.
+    pub seconds: f64,
+    /// Pairs measured (after the warm-up ones) before the run may stop early.
+    pub min_pairs: usize,
+    /// Operations per warm-start or lifecycle block.
+    pub ops: usize,
+    /// How long a throughput block runs, in milliseconds.
+    pub throughput_millis: u64,
+    /// How long one call may run, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// The store memory limit, in bytes.
+    pub max_memory_bytes: u64,
+    /// Output kept per stream, in bytes.
+    pub output_limit: usize,
+}
+
+/// Why a run could not be made. Each is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum AbError {
+    /// A binary is missing or cannot be run.
+    #[error("{side}: {path}: {problem}")]
+    Binary {
+        /// `BASE` or `HEAD`.
+        side: &'static str,
+        /// The path given.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The binary has no lock-step child: it predates `siteboss ab`.
+    #[error(
+        "{side}: {path} has no lock-step child mode (`{sub}`): it predates `siteboss ab`; compare whole runs with `siteboss compare` instead",
+        sub = lockstep::SUBCOMMAND
+    )]
+    NoLockstep {
+        /// `BASE` or `HEAD`.
+        side: &'static str,
+        /// The binary.
+        path: PathBuf,
+    },
+    /// The child refused the hello or a request, or failed.
+    #[error("{side}: {message}")]
+    Child {
+        /// `BASE` or `HEAD`.
+        side: &'static str,
+        /// One line.
+        message: String,
+    },
+    /// The two builds measured different components.
+    #[error(
+        "BASE measured {base} but HEAD measured {head}; lock-step runs compare one component"
+    )]
+    DifferentComponent {
+        /// The base's component.
+        base: String,
+        /// The head's component.
+        head: String,
+    },
+}
+
+/// One metric of one profile, base against head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbRow {
+    /// The profile.
+    pub allocator: Allocator,
+    /// The metric.
+    pub metric: Metric,
+    /// The median of the base's blocks.
+    pub base: f64,
+    /// The median of the head's blocks.
+    pub head: f64,
+    /// The median of the per-pair head/base ratios.
+    pub ratio: f64,
+    /// Its 95% bootstrap interval.
+    pub ratio_ci: (f64, f64),
+    /// Pairs judged.
+    pub pairs: usize,
+    /// The tolerance applied (`paired_relative`).
+    pub tolerance: Tolerance,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbReport {
+    /// Always `siteboss-ab`.
+    pub schema: String,
+    /// Always 1.
+    pub schema_version: u32,
+    /// The base binary.
+    pub base: String,
+    /// The head binary.
+    pub head: String,
+    /// The component compared.
+    pub component: String,
+    /// Pairs judged (after the warm-up pairs).
+    pub pairs: usize,
+    /// Seconds the measuring took.
+    pub seconds: f64,
+    /// Why the run stopped.
+    pub stopped: String,
+    /// One row per profile and metric.
+    pub rows: Vec<AbRow>,
+    /// Things a reader should know.
+    pub notes: Vec<String>,
+}
+
+impl AbReport {
+    /// Rows with an enforced regression.
+    pub fn regressions(&self) -> impl Iterator<Item = &AbRow> {
+        self.rows
+            .iter()
+            .filter(|r| r.verdict == Verdict::Regression && r.tolerance.enforce)
+    }
+
+    /// Rows that could not be judged.
+    pub fn unjudged(&self) -> impl Iterator<Item = &AbRow> {
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Invalid { .. }))
+    }
+
+    /// Whether every row was judged and none regressed.
+    pub fn passed(&self) -> bool {
+        !self.rows.is_empty() && self.regressions().next().is_none() && self.unjudged().next().is_none()
+    }
+
+    /// The one-line conclusion, from the judged rows only.
+    pub fn summary(&self) -> String {
+        let (r, u, n) = (
+            self.regressions().count(),
+            self.unjudged().count(),
+            self.rows.len(),
+        );
+        match (r, u) {
+            _ if n == 0 => "Nothing was judged.".to_owned(),
+            (0, 0) => format!("No regression in {n} judged metric(s)."),
+            (0, u) => format!("{u} of {n} metric(s) could not be judged (see their rows)."),
+            (r, 0) => format!("{r} regression(s) beyond tolerance."),
+            (r, u) => format!("{r} regression(s) beyond tolerance; {u} metric(s) could not be judged."),
+        }
+    }
+}
+
+/// One child, with a thread reading its stdout into a channel so that every
+/// wait has a timeout.
+struct LockstepChild {
+    side: &'static str,
+    path: PathBuf,
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl LockstepChild {
+    fn spawn(side: &'static str, path: &Path) -> Result<Self, AbError> {
+        let bad = |problem: String| AbError::Binary {
+            side,
+            path: path.to_path_buf(),
+            problem,
+        };
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(bad("no such file; pass the path of a built `siteboss` binary".into()));
+            }
+            Err(e) => return Err(bad(format!("cannot be read: {e}"))),
+            Ok(m) if m.is_dir() => return Err(bad("is a directory, not a `siteboss` binary".into())),
+            Ok(_) => {}
+        }
+        let stderr = tempfile::NamedTempFile::new().map_err(|e| bad(format!("cannot create a temporary file: {e}")))?;
+        let err_file = stderr
+            .reopen()
+            .map_err(|e| bad(format!("cannot create a temporary file: {e}")))?;
+        let mut child = Command::new(path)
+            .arg(lockstep::SUBCOMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(err_file)
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0")
+            .spawn()
+            .map_err(|e| bad(format!("cannot be started: {e}")))?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(LockstepChild {
+            side,
+            path: path.to_path_buf(),
+            child,
+            stdin,
+            lines: rx,
+            stderr,
+        })
+    }
+
+    fn last_stderr_line(&self) -> String {
+        std::fs::read_to_string(self.stderr.path())
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default()
+    }
+
+    fn send(&mut self, line: &str) -> Result<(), AbError> {
+        writeln!(self.stdin, "{line}")
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| self.died(&format!("cannot be written to ({e})")))
+    }
+
+    fn died(&mut self, what: &str) -> AbError {
+        let status = self.child.try_wait().ok().flatten();
+        let stderr = self.last_stderr_line();
+        if stderr.contains("unrecognized subcommand") {
+            return AbError::NoLockstep {
+                side: self.side,
+                path: self.path.clone(),
+            };
+        }
+        AbError::Child {
+            side: self.side,
+            message: format!(
+                "the child {what}{}{}",
+                status.map(|s| format!("; it exited ({s})")).unwrap_or_default(),
+                if stderr.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {stderr}")
+                }
+            ),
+        }
+    }
+
+    fn receive(&mut self, timeout: Duration) -> Result<Response, AbError> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => serde_json::from_str(&line).map_err(|e| AbError::Child {
+                side: self.side,
+                message: format!("answered something this siteboss does not understand ({e}): {line}"),
+            }),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = self.child.kill();
+                Err(AbError::Child {
+                    side: self.side,
+                    message: format!("the child did not answer within {} s and was killed", timeout.as_secs()),
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // Let it finish exiting, so its status and stderr are complete.
+                let _ = self.child.wait();
+                Err(self.died("ended without an answer"))
+            }
+        }
+    }
+
+    fn hello(&mut self, hello: &Hello) -> Result<Ready, AbError> {
+        self.send(&serde_json::to_string(hello).expect("a hello serialises"))?;
+        match self.receive(Duration::from_secs(300))? {
+            Response::Ready(r) if r.protocol == lockstep::PROTOCOL => Ok(r),
+            Response::Ready(r) => Err(AbError::Child {
+                side: self.side,
+                message: format!(
+                    "lock-step protocol mismatch: this siteboss speaks version {}, the child version {}",
+                    lockstep::PROTOCOL,
+                    r.protocol
+                ),
+            }),
+            Response::Error { error } => Err(AbError::Child {
+                side: self.side,
+                message: error,
+            }),
+            Response::Block { .. } => Err(AbError::Child {
+                side: self.side,
+                message: "answered the hello with a block".into(),
+            }),
+        }
+    }
+
+    fn block(&mut self, allocator: Allocator, metric: Metric, o: &AbOptions) -> Result<f64, AbError> {
+        let req = Request::Block {
+            allocator,
+            metric,
+            ops: o.ops,
+            millis: o.throughput_millis,
+        };
+        self.send(&serde_json::to_string(&req).expect("a request serialises"))?;
+        match self.receive(Duration::from_secs(60))? {
+            Response::Block { value } => Ok(value),
+            Response::Error { error } => Err(AbError::Child {
+                side: self.side,
+                message: error,
+            }),
+            Response::Ready(_) => Err(AbError::Child {
+                side: self.side,
+                message: "answered a block with a hello".into(),
+            }),
+        }
+    }
+
+    fn quit(mut self) {
+        let _ = self.send(&serde_json::to_string(&Request::Quit).expect("serialises"));
+        drop(self.stdin);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The blocks collected for one profile and metric.
+#[derive(Debug, Default, Clone)]
+struct Series {
+    base: Vec<f64>,
+    head: Vec<f64>,
+}
+
+impl Series {
+    fn ratios(&self) -> Vec<f64> {
+        self.base
+            .iter()
+            .zip(&self.head)
+            .map(|(b, h)| h / b)
+            .collect()
+    }
+}
+
+/// Judges one series. Pure.
+fn judge(allocator: Allocator, metric: Metric, s: &Series, tolerance: &Tolerance) -> AbRow {
+    let tolerance = tolerance.paired();
+    let ratios = s.ratios();
+    let invalid = |reason: String| AbRow {
+        allocator,
+        metric,
+        base: median(&s.base),
+        head: median(&s.head),
+        ratio: f64::NAN,
+        ratio_ci: (f64::NAN, f64::NAN),
+        pairs: ratios.len(),
+        tolerance,
+        verdict: Verdict::Invalid { reason },
+    };
+    if let Some(bad) = ratios.iter().find(|r| !r.is_finite() || **r <= 0.0) {
+        return invalid(format!("a pair's ratio is {bad}, not a positive number"));
+    }
+    if ratios.len() < MIN_ROUNDS {
+        return invalid(format!(
+            "{} pair(s) measured; at least {MIN_ROUNDS} are needed to judge",
+            ratios.len()
+        ));
+    }
+    let ci = bootstrap_median_ci(&ratios, CONFIDENCE);
+    if !(ci.0.is_finite() && ci.1.is_finite()) {
+        return invalid("the interval is not a number".into());
+    }
+    AbRow {
+        allocator,
+        metric,
+        base: median(&s.base),
+        head: median(&s.head),
+        ratio: median(&ratios),
+        ratio_ci: ci,
+        pairs: ratios.len(),
+        tolerance,
+        verdict: decide(1.0, ci, &tolerance),
+    }
+}
+
+/// Whether more pairs could still change `row`'s verdict: its interval
+/// straddles the tolerance.
+fn undecided(row: &AbRow) -> bool {
+    let t = row.tolerance.relative;
+    let (lo, hi) = row.ratio_ci;
+    match row.verdict {
+        Verdict::Invalid { .. } => true,
+        _ => match row.tolerance.direction {
+            Direction::LowerIsBetter => lo <= 1.0 + t && hi >= 1.0 + t,
+            Direction::HigherIsBetter => lo <= 1.0 - t && hi >= 1.0 - t,
+        },
+    }
+}
+
+/// Runs BASE and HEAD in lock step and judges them.
+///
+/// `progress` is called after every pair with (pairs judged, seconds elapsed).
+///
+/// # Errors
+///
+/// An [`AbError`] when a binary is missing, predates the lock-step child,
+/// speaks another protocol version, dies, or measures another component.
+pub fn run(
+    o: &AbOptions,
+    tolerances: &Tolerances,
+    progress: &dyn Fn(usize, f64),
+) -> Result<AbReport, AbError> {
+    let hello = Hello {
+        protocol: lockstep::PROTOCOL,
+        component: o.component.clone(),
+        allocators: o.allocators.clone(),
+        call_timeout_ms: o.call_timeout_ms,
+        max_memory_bytes: o.max_memory_bytes,
+        output_limit: o.output_limit,
+    };
+    let mut base = LockstepChild::spawn("BASE", &o.base)?;
+    let mut head = LockstepChild::spawn("HEAD", &o.head)?;
+    let base_ready = base.hello(&hello)?;
+    let head_ready = head.hello(&hello)?;
+    if base_ready.component_fnv1a64 != head_ready.component_fnv1a64 {
+        return Err(AbError::DifferentComponent {
+            base: format!("{} [{}]", base_ready.component, base_ready.component_fnv1a64),
+            head: format!("{} [{}]", head_ready.component, head_ready.component_fnv1a64),
+        });
+    }
+    let mut notes = Vec::new();
+    let mut tasks = Vec::new();
+    for (b, h) in base_ready.profiles.iter().zip(&head_ready.profiles) {
+        if b.config != h.config {
+            notes.push(format!(
+                "{}: the head's Wasmtime configuration differs from the base's",
+                b.allocator
+            ));
+        }
+        tasks.push((b.allocator, Metric::WarmStart));
+        if b.has_run && h.has_run {
+            tasks.push((b.allocator, Metric::Lifecycle));
+            tasks.push((b.allocator, Metric::Throughput));
+        } else {
+            notes.push(format!(
+                "{}: no lifecycle or throughput: the component has no wasi:cli/run, or its run failed when probed",
+                b.allocator
+            ));
+        }
+    }
+    if base_ready.siteboss_version != head_ready.siteboss_version
+        || base_ready.wasmtime_version != head_ready.wasmtime_version
+    {
+        notes.push(format!(
+            "versions: base siteboss {} / Wasmtime {}, head siteboss {} / Wasmtime {}",
+            base_ready.siteboss_version,
+            base_ready.wasmtime_version,
+            head_ready.siteboss_version,
+            head_ready.wasmtime_version
+        ));
+    }
+    let judge_all = |series: &std::collections::BTreeMap<(Allocator, Metric), Series>| -> Vec<AbRow> {
+        tasks
+            .iter()
+            .filter_map(|&(a, m)| {
+                let tol = tolerances.get(m)?;
+                Some(judge(a, m, series.get(&(a, m)).cloned().as_ref().unwrap_or(&Series::default()), tol))
+            })
+            .collect()
+    };
+    for &(a, m) in &tasks {
+        if tolerances.get(m).is_none() {
+            notes.push(format!("{a} {m}: no tolerance in {}; measured but not judged", tolerances.path.display()));
+        }
+    }
+    let mut series: std::collections::BTreeMap<(Allocator, Metric), Series> =
+        std::collections::BTreeMap::new();
+    let started = Instant::now();
+    let budget = Duration::from_secs_f64(o.seconds.max(0.0));
+    let mut pair = 0usize;
+    let mut last_check = Instant::now();
+    let stopped;
+    loop {
+        let base_first = pair % 2 == 0;
+        for &(a, m) in &tasks {
+            let (bv, hv) = if base_first {
+                let bv = base.block(a, m, o)?;
+                (bv, head.block(a, m, o)?)
+            } else {
+                let hv = head.block(a, m, o)?;
+                (base.block(a, m, o)?, hv)
+            };
+            if pair >= WARMUP_PAIRS {
+                let s = series.entry((a, m)).or_default();
+                s.base.push(bv);
+                s.head.push(hv);
+            }
+        }
+        pair += 1;
+        let judged = pair.saturating_sub(WARMUP_PAIRS);
+        let elapsed = started.elapsed();
+        progress(judged, elapsed.as_secs_f64());
+        if crate::interrupt::requested() {
+            stopped = "interrupted".to_owned();
+            break;
+        }
+        if elapsed >= budget {
+            stopped = format!("time budget of {} s", o.seconds);
+            break;
+        }
+        // Checking costs a bootstrap per metric: at most twice a second.
+        if judged >= o.min_pairs && last_check.elapsed() >= Duration::from_millis(500) {
+            last_check = Instant::now();
+            if !judge_all(&series).iter().any(undecided) {
+                stopped = format!("every verdict clear after {judged} pairs");
+                break;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    base.quit();
+    head.quit();
+    let rows = judge_all(&series);
+    Ok(AbReport {
+        schema: AB_SCHEMA.into(),
+        schema_version: 1,
+        base: o.base.display().to_string(),
+        head: o.head.display().to_string(),
+        component: base_ready.component,
+        pairs: pair.saturating_sub(WARMUP_PAIRS),
+        seconds,
+        stopped,
+        rows,
+        notes,
+    })
+}
+
+/// The report as aligned text (`markdown = false`) or Markdown.
+pub fn render(report: &AbReport, markdown: bool) -> String {
+    let header = [
+        "Profile", "Metric", "Base", "Head", "Ratio", "95% CI", "Tolerance", "Verdict",
+    ];
+    let rows: Vec<Vec<String>> = report
+        .rows
+        .iter()
+        .map(|r| {
+            let unit = r.metric.unit();
+            let sign = match r.metric.direction() {
+                Direction::LowerIsBetter => "+",
+                Direction::HigherIsBetter => "−",
+            };
+            let num = |v: f64| {
+                if v.is_finite() {
+                    format!("{v:.3}")
+                } else {
+                    "—".into()
+                }
+            };
+            vec![
+                r.allocator.to_string(),
+                r.metric.to_string(),
+                value(r.base, unit),
+                value(r.head, unit),
+                num(r.ratio),
+                if r.ratio_ci.0.is_finite() {
+                    format!("{}–{}", num(r.ratio_ci.0), num(r.ratio_ci.1))
+                } else {
+                    "—".into()
+                },
+                format!("{sign}{}%", r.tolerance.relative * 100.0),
+                match &r.verdict {
+                    Verdict::Pass => "pass".into(),
+                    Verdict::Regression => "REGRESSION".into(),
+                    Verdict::Improvement => "improvement".into(),
+                    Verdict::Invalid { reason } => format!("cannot judge: {reason}"),
+                },
+            ]
+        })
+        .collect();
+    let table = crate::report::Table {
+        header: header.map(String::from).to_vec(),
+        rows,
+    };
+    let how = format!(
+        "{} pairs in lock step (ABBA), {:.1} s, stopped at: {}; ratio = median of per-pair head/base ratios",
+        report.pairs, report.seconds, report.stopped
+    );
+    let mut out = String::new();
+    if markdown {
+        out.push_str(&format!(
+            "### siteboss ab: {}\n\nbase `{}`, head `{}`; {how}.\n\n",
+            report.component, report.base, report.head
+        ));
+        out.push_str(&crate::report::markdown_table(&table));
+        for n in &report.notes {
+            out.push_str(&format!("- {n}\n"));
+        }
+        out.push_str(&format!("\n**{}**\n", report.summary()));
+    } else {
+        out.push_str(&format!(
+            "siteboss ab: {} (base {}, head {}; {how})\n\n",
+            report.component, report.base, report.head
+        ));
+        out.push_str(&crate::report::text_table(&table));
+        for n in &report.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        out.push_str(&format!("{}\n", report.summary()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tol(metric: Metric, paired: f64) -> Tolerance {
+        Tolerance {
+            metric,
+            direction: metric.direction(),
+            relative: 0.15,
+            absolute_floor: Some(250.0),
+            paired_relative: Some(paired),
+            enforce: true,
+        }
+    }
+
+    fn series(pairs: &[(f64, f64)]) -> Series {
+        Series {
+            base: pairs.iter().map(|p| p.0).collect(),
+            head: pairs.iter().map(|p| p.1).collect(),
+        }
+    }
+
+    #[test]
+    fn ratios_per_pair_cancel_a_drifting_machine() {
+        // Head 5% slower in every pair while the machine swings 1x-1.6x.
+        let pairs: Vec<(f64, f64)> = (0..40)
+            .map(|i| {
+                let speed = if (i / 5) % 2 == 0 { 1.0 } else { 1.6 };
+                (1000.0 * speed, 1050.0 * speed)
+            })
+            .collect();
+        let row = judge(Allocator::Pooling, Metric::Lifecycle, &series(&pairs), &tol(Metric::Lifecycle, 0.03));
+        assert!((row.ratio - 1.05).abs() < 1e-9, "{}", row.ratio);
+        assert_eq!(row.verdict, Verdict::Regression);
+        assert!(!undecided(&row));
+        // The paired tolerance is used, without the absolute floor.
+        assert_eq!(row.tolerance.relative, 0.03);
+        assert_eq!(row.tolerance.absolute_floor, None);
+    }
+
+    #[test]
+    fn throughput_regresses_downward_and_an_even_split_is_undecided() {
+        let pairs: Vec<(f64, f64)> = (0..30).map(|_| (200_000.0, 180_000.0)).collect();
+        let row = judge(Allocator::Pooling, Metric::Throughput, &series(&pairs), &tol(Metric::Throughput, 0.05));
+        assert_eq!(row.verdict, Verdict::Regression);
+        // Ratios 0.9 and 1.1 in equal numbers: the interval spans the limit.
+        let pairs: Vec<(f64, f64)> = (0..30)
+            .map(|i| (100.0, if i % 2 == 0 { 90.0 } else { 110.0 }))
+            .collect();
+        let row = judge(Allocator::Pooling, Metric::Throughput, &series(&pairs), &tol(Metric::Throughput, 0.05));
+        assert_eq!(row.verdict, Verdict::Pass);
+        assert!(undecided(&row));
+    }
+
+    #[test]
+    fn too_few_pairs_or_a_bad_ratio_cannot_be_judged() {
+        let row = judge(Allocator::Pooling, Metric::WarmStart, &series(&[(1.0, 1.0), (1.0, 1.0)]), &tol(Metric::WarmStart, 0.03));
+        assert!(matches!(row.verdict, Verdict::Invalid { .. }));
+        let row = judge(
+            Allocator::Pooling,
+            Metric::WarmStart,
+            &series(&[(1.0, 1.0), (0.0, 1.0), (1.0, 1.0), (1.0, 1.0)]),
+            &tol(Metric::WarmStart, 0.03),
+        );
+        assert!(matches!(row.verdict, Verdict::Invalid { ref reason } if reason.contains("inf")));
+        let report = AbReport {
+            schema: AB_SCHEMA.into(),
+            schema_version: 1,
+            base: "b".into(),
+            head: "h".into(),
+            component: "c".into(),
+            pairs: 2,
+            seconds: 1.0,
+            stopped: "x".into(),
+            rows: vec![row],
+            notes: vec![],
+        };
+        assert!(!report.passed());
+        assert!(!render(&report, false).contains("No regression"));
+    }
+}

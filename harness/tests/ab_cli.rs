@@ -1,0 +1,115 @@
+//! `siteboss ab`: lock-step runs of two builds. A real run of this build
+//! against itself, and every "could not run" case with fake children (shell
+//! scripts that answer the protocol as an older or broken build would).
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn me() -> &'static str {
+    env!("CARGO_BIN_EXE_siteboss")
+}
+
+/// A fake `siteboss` whose lock-step child runs `body` (a shell script).
+fn fake(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// A `ready` line as this build's child would send it, with `protocol` and
+/// component hash `fnv`.
+fn ready(protocol: u32, fnv: &str) -> String {
+    format!(
+        r#"{{"response":"ready","protocol":{protocol},"siteboss_version":"0.1.0","wasmtime_version":"48.0.8","component":"embedded hello (1904 bytes)","component_fnv1a64":"{fnv}","profiles":[{{"allocator":"pooling","has_run":true,"config":[]}}]}}"#
+    )
+}
+
+fn one_line_error(out: &Outcome, expected: &str) {
+    assert_eq!(out.code, Some(2), "stdout {} stderr {}", out.stdout, out.stderr);
+    assert_no_panic(out);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("Error: ") && out.stderr.contains(expected),
+        "expected {expected:?} in {}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "times optimized code only: run `cargo test --release`")]
+fn a_build_against_itself_judges_every_metric_and_exits_0() {
+    let out = siteboss([
+        "ab",
+        me(),
+        me(),
+        "--allocator",
+        "pooling",
+        "--seconds",
+        "4",
+        "--min-pairs",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let r: siteboss::ab::AbReport = serde_json::from_str(&out.stdout).unwrap();
+    let metrics: Vec<_> = r.rows.iter().map(|r| r.metric.name()).collect();
+    assert_eq!(metrics, ["warm-start", "lifecycle", "throughput"]);
+    for row in &r.rows {
+        // Judged, and no regression (a loaded machine may still tip a
+        // throughput ratio into "improvement"; that does not fail).
+        assert!(
+            matches!(row.verdict, siteboss::model::Verdict::Pass | siteboss::model::Verdict::Improvement),
+            "{row:?}"
+        );
+        assert!(row.pairs >= 10, "{row:?}");
+        assert!(row.ratio_ci.0 <= row.ratio && row.ratio <= row.ratio_ci.1, "{row:?}");
+        assert!(row.base > 0.0 && row.head > 0.0);
+    }
+    assert!(r.seconds <= 10.0, "the budget holds: {}", r.seconds);
+}
+
+#[test]
+fn could_not_run_cases_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-siteboss");
+    let out = siteboss(["ab".as_ref(), missing.as_os_str(), me().as_ref()]);
+    one_line_error(&out, "BASE: ");
+    assert!(out.stderr.contains("no-such-siteboss: no such file"), "{}", out.stderr);
+
+    // A build older than `siteboss ab`: clap rejects the hidden subcommand.
+    let old = fake(
+        dir.path(),
+        "old",
+        "echo \"error: unrecognized subcommand '$1'\" >&2; exit 2",
+    );
+    let out = siteboss(["ab".as_ref(), old.as_os_str(), me().as_ref()]);
+    one_line_error(&out, "has no lock-step child mode (`__lockstep`): it predates `siteboss ab`");
+
+    // Another protocol version.
+    let newer = fake(dir.path(), "newer", &format!("read hello; echo '{}'; read x", ready(99, "0")));
+    let out = siteboss(["ab".as_ref(), me().as_ref(), newer.as_os_str(), "--allocator".as_ref(), "pooling".as_ref()]);
+    one_line_error(&out, "HEAD: lock-step protocol mismatch");
+
+    // A child that dies after the hello.
+    let dies = fake(
+        dir.path(),
+        "dies",
+        &format!(
+            "read hello; echo '{}'; read block; echo 'out of luck' >&2; exit 3",
+            ready(1, &siteboss::component::ComponentSource::embedded().fnv1a64())
+        ),
+    );
+    let out = siteboss(["ab".as_ref(), me().as_ref(), dies.as_os_str(), "--allocator".as_ref(), "pooling".as_ref()]);
+    one_line_error(&out, "HEAD: the child ended without an answer");
+    assert!(out.stderr.contains("out of luck"), "{}", out.stderr);
+
+    // A build that measures another component.
+    let other = fake(dir.path(), "other", &format!("read hello; echo '{}'; read x", ready(1, "00000000deadbeef")));
+    let out = siteboss(["ab".as_ref(), me().as_ref(), other.as_os_str(), "--allocator".as_ref(), "pooling".as_ref()]);
+    one_line_error(&out, "HEAD measured embedded hello (1904 bytes) [00000000deadbeef]");
+}
