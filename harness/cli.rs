@@ -142,6 +142,10 @@ pub struct AbArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also write the report as JSON to PATH (whatever stdout gets).
+    #[arg(long, value_name = "PATH")]
+    pub json_file: Option<PathBuf>,
+
     /// The tolerance file. [default: the copy of baselines/tolerances.toml built into siteboss]
     #[arg(long, value_name = "PATH")]
     pub tolerances: Option<PathBuf>,

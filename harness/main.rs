@@ -78,20 +78,7 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     let md_file = args.markdown.clone().filter(|p| p != Path::new("-"));
     // A mistyped path fails now, not after minutes of measuring.
     for path in json_file.iter().chain(&md_file) {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        if !dir.is_dir() {
-            anyhow::bail!(
-                "{}: cannot write: {} is not a directory",
-                path.display(),
-                dir.display()
-            );
-        }
-        if path.is_dir() {
-            anyhow::bail!("{}: cannot write: it is a directory", path.display());
-        }
+        check_writable(path)?;
     }
     let mut write_error = None;
     let mut sink = |r: &BenchmarkResult| {
@@ -169,6 +156,9 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
 
 fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     siteboss::interrupt::install()?;
+    if let Some(path) = &args.json_file {
+        check_writable(path)?;
+    }
     let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
     let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
     let options = siteboss::ab::AbOptions {
@@ -190,8 +180,12 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     });
     bar.finish();
     let report = result?;
+    let json = serde_json::to_string_pretty(&report)? + "\n";
+    if let Some(path) = &args.json_file {
+        write_atomically(path, &json)?;
+    }
     let text = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
+        json
     } else {
         siteboss::ab::render(&report, args.markdown)
     };
@@ -206,6 +200,26 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Fails now, not after minutes of measuring, when `path` cannot be written:
+/// its directory is missing, or it is a directory.
+fn check_writable(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "{}: cannot write: {} is not a directory",
+            path.display(),
+            dir.display()
+        );
+    }
+    if path.is_dir() {
+        anyhow::bail!("{}: cannot write: it is a directory", path.display());
+    }
+    Ok(())
 }
 
 /// Writes `text` to `path` through a temporary file and a rename, so a reader

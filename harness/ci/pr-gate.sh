@@ -5,32 +5,40 @@
 #
 #  1. builds the base revision (in a git worktree with its own target dir)
 #     and the checked-out head, both release;
-#  2. runs them interleaved, K rounds of `siteboss benchmark --quick --json`,
-#     alternating which goes first (BASE HEAD, HEAD BASE, ...) so neither
-#     side always runs on a machine the other has just warmed;
-#  3. `siteboss compare` judges head against base with baselines/tolerances.toml,
-#     per pair; a regression must hold up: when the first K pairs show one,
-#     K more are run and the verdict is on all 2K;
-#  4. runs the committed-baseline gate for this runner (cargo test --test gate);
+#  2. wall clock: `siteboss ab BASE HEAD`, the two builds in lock step, block
+#     by block, so a slow minute of the machine hits both. A base older than
+#     `siteboss ab` (no lock-step child) falls back, with a note, to K
+#     interleaved pairs of whole `siteboss benchmark --quick` runs judged by
+#     `siteboss compare`;
+#  3. counted figures and the figures that need fresh processes (instructions,
+#     system calls and page faults per operation, memory per instance, cold
+#     start): one `siteboss benchmark` run of each build, judged by
+#     `siteboss compare` (counts repeat to well under 1%, so one run each is
+#     enough; a base without the counts phase is compared without it, with a
+#     note);
+#  4. the committed-baseline gate for this runner (cargo test --test gate);
 #  5. writes one Markdown report.
 #
 # Environment:
-#   PR_GATE_ROUNDS   K, the interleaved rounds (default 5)
-#   PR_GATE_ARGS     benchmark options (default "--quick")
-#   PR_GATE_OUT      output directory (default target/pr-gate)
+#   PR_GATE_AB_ARGS     options for `siteboss ab` (default: none; its budget is 30 s)
+#   PR_GATE_RUN_ARGS    options for the whole runs of step 3 (default "--quick --no-native")
+#   PR_GATE_ROUNDS      K, the pairs of the fallback of step 2 (default 5)
+#   PR_GATE_OUT         output directory (default target/pr-gate)
+#   PR_GATE_SKIP_GATE=1 skips step 4
 #   SITEBOSS_RUNNER, SITEBOSS_REQUIRE_BASELINE  passed to the gate (README.md)
 #
 # When BASE_REV is the checked-out commit and the tree is clean, the head
 # binary stands in for the base (a cheap self-check: it must report no
-# regression). Exit code: 0 no regression, 1 a regression (compare or gate),
-# 2 could not run.
+# regression). Exit code: 0 no regression, 1 a regression or a metric that
+# could not be judged, 2 could not run.
 set -euo pipefail
 [[ $# -eq 1 ]] || { echo "usage: $0 BASE_REV" >&2; exit 2; }
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 out="${PR_GATE_OUT:-$root/target/pr-gate}"
 rounds="${PR_GATE_ROUNDS:-5}"
-read -r -a bench_args <<<"${PR_GATE_ARGS:---quick}"
+read -r -a ab_args <<<"${PR_GATE_AB_ARGS:-}"
+read -r -a run_args <<<"${PR_GATE_RUN_ARGS:---quick --no-native}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 start=$(date +%s)
 rm -rf "$out"; mkdir -p "$out"
@@ -54,60 +62,96 @@ else
   base_bin="$out/base-target/release/siteboss"
   same=""
 fi
+notes=()
 
-files=()
-run_pairs() { # FIRST LAST
-  for i in $(seq "$1" "$2"); do
+# Step 2: wall clock.
+set +e
+probe="$(echo '{}' | "$base_bin" __lockstep 2>/dev/null)"
+set -e
+if [[ "$probe" == *'"response"'* ]]; then
+  echo "== siteboss ab (lock step)"
+  set +e
+  "$head_bin" ab "$base_bin" "$head_bin" "${ab_args[@]}" --no-progress --markdown \
+    --json-file "$out/wall.json" >"$out/wall.md"
+  wall_rc=$?
+  set -e
+  wall_how="\`siteboss ab\`, base and head in lock step"
+else
+  echo "== the base predates siteboss ab: $rounds interleaved pairs of whole quick runs instead"
+  notes+=("The base build has no lock-step child (it predates \`siteboss ab\`), so the wall-clock figures come from $rounds interleaved pairs of whole \`siteboss benchmark --quick\` runs, a blunter instrument.")
+  files=()
+  for i in $(seq 1 "$rounds"); do
     order=(base head); (( i % 2 == 0 )) && order=(head base)
     for side in "${order[@]}"; do
       bin="$base_bin"; [[ $side == head ]] && bin="$head_bin"
-      echo "== round $i: $side"
-      "$bin" benchmark "${bench_args[@]}" --no-progress --json "$out/$side-$i.json" >/dev/null
+      "$bin" benchmark --quick --no-native --phases warm-start,lifecycle,throughput --no-progress \
+        --json "$out/wall-$side-$i.json" >/dev/null
     done
-    files+=("$out/base-$i.json" "$out/head-$i.json")
+    files+=("$out/wall-base-$i.json" "$out/wall-head-$i.json")
   done
-}
-compare_md() {
-  "$head_bin" compare "${files[@]}" --markdown --tolerances "$root/baselines/tolerances.toml" >"$out/compare.md"
-}
-
-run_pairs 1 "$rounds"
-echo "== siteboss compare"
-set +e
-compare_md
-compare_rc=$?
-confirmed=""
-if [[ $compare_rc -eq 1 ]]; then
-  echo "== a regression after $rounds pairs: $rounds more pairs to confirm it"
-  set -e
-  run_pairs $((rounds + 1)) $((2 * rounds))
   set +e
-  compare_md
-  compare_rc=$?
-  confirmed=" A regression in the first $rounds pairs triggered $rounds more; the verdict is on all $((2 * rounds))."
+  "$head_bin" compare "${files[@]}" --markdown --tolerances "$root/baselines/tolerances.toml" >"$out/wall.md"
+  wall_rc=$?
+  set -e
+  wall_how="$rounds interleaved pairs of whole runs (fallback)"
 fi
-"$head_bin" compare "${files[@]}" --json --tolerances "$root/baselines/tolerances.toml" >"$out/compare.json"
-echo "== committed-baseline gate"
-cargo test --release --locked -q --test gate >"$out/gate.txt" 2>&1
-gate_rc=$?
-set -e
-cat "$out/compare.md"
 
+# Step 3: counted figures and fresh-process figures, one run of each build.
+phases="counts,memory,cold-start,cold-start-precompiled"
+if ! "$base_bin" benchmark --help 2>/dev/null | grep -q "counts"; then
+  phases="memory,cold-start,cold-start-precompiled"
+  notes+=("The base build has no counts phase (it predates counted metrics), so instructions, system calls and page faults per operation are not compared.")
+fi
+echo "== counted and fresh-process figures ($phases)"
+for side in base head; do
+  bin="$base_bin"; [[ $side == head ]] && bin="$head_bin"
+  "$bin" benchmark "${run_args[@]}" --phases "$phases" --no-progress --json "$out/runs-$side.json" >/dev/null
+done
+set +e
+"$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --markdown \
+  --tolerances "$root/baselines/tolerances.toml" >"$out/runs.md"
+runs_rc=$?
+"$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --json \
+  --tolerances "$root/baselines/tolerances.toml" >"$out/runs.json" 2>/dev/null
+set -e
+
+# Step 4: the committed-baseline gate.
+gate_rc=0
+if [[ "${PR_GATE_SKIP_GATE:-0}" != 1 ]]; then
+  echo "== committed-baseline gate"
+  set +e
+  cargo test --release --locked -q --test gate >"$out/gate.txt" 2>&1
+  gate_rc=$?
+  set -e
+fi
+cat "$out/wall.md" "$out/runs.md"
+
+verdict() { case "$1" in 0) echo "passed" ;; 1) echo "FAILED" ;; *) echo "could not run" ;; esac; }
 {
   echo "## siteboss pull-request gate"
   echo
-  echo "base \`${base_sha:0:12}\`, head \`${head_sha:0:12}\`$same; $(( ${#files[@]} / 2 )) interleaved pairs of \`siteboss benchmark ${bench_args[*]}\`; $(( $(date +%s) - start )) s in all.$confirmed"
+  echo "base \`${base_sha:0:12}\`, head \`${head_sha:0:12}\`$same; $(( $(date +%s) - start )) s in all."
   echo
-  sed 's/^### /#### /' "$out/compare.md"
+  for n in "${notes[@]}"; do echo "- $n"; done
+  [[ ${#notes[@]} -gt 0 ]] && echo
+  echo "### Wall clock: $wall_how ($(verdict $wall_rc))"
   echo
-  echo "### Committed-baseline gate ($( [[ $gate_rc -eq 0 ]] && echo passed || echo FAILED ))"
+  sed 's/^### /#### /' "$out/wall.md"
   echo
-  echo '```'
-  grep -E '^(gate::|  |REGRESSION|cannot judge|warning:|test result|---- )' "$out/gate.txt" || tail -20 "$out/gate.txt"
-  echo '```'
+  echo "### Counted and fresh-process figures: one run of each build ($(verdict $runs_rc))"
+  echo
+  sed 's/^### /#### /' "$out/runs.md"
+  echo
+  if [[ "${PR_GATE_SKIP_GATE:-0}" != 1 ]]; then
+    echo "### Committed-baseline gate ($(verdict $(( gate_rc == 0 ? 0 : 1 ))))"
+    echo
+    echo '```'
+    grep -E '^(gate::|test gate::|  |REGRESSION|cannot judge|warning:|test result|---- )' "$out/gate.txt" | cut -c1-240 || tail -20 "$out/gate.txt"
+    echo '```'
+  fi
 } >"$out/report.md"
 echo "== report: $out/report.md ($(( $(date +%s) - start )) s)"
 
-if [[ $compare_rc -eq 2 ]]; then exit 2; fi
-if [[ $compare_rc -ne 0 || $gate_rc -ne 0 ]]; then exit 1; fi
+for rc in $wall_rc $runs_rc; do [[ $rc -ge 2 ]] && exit 2; done
+if [[ $wall_rc -ne 0 || $runs_rc -ne 0 || $gate_rc -ne 0 ]]; then exit 1; fi
 exit 0
