@@ -41,6 +41,10 @@ pub struct AbOptions {
     pub head: PathBuf,
     /// The component, or `None` for the embedded one.
     pub component: Option<PathBuf>,
+    /// Which embedded component, when `component` is `None`.
+    pub embedded: Option<crate::component::Embedded>,
+    /// The request an HTTP handler is served.
+    pub request: crate::http::RequestSpec,
     /// The profiles to compare.
     pub allocators: Vec<Allocator>,
     /// The time budget.
@@ -457,6 +461,8 @@ pub fn run(
     let hello = Hello {
         protocol: lockstep::PROTOCOL,
         component: o.component.clone(),
+        embedded: o.embedded,
+        request: o.request.clone(),
         allocators: o.allocators.clone(),
         call_timeout_ms: o.call_timeout_ms,
         max_memory_bytes: o.max_memory_bytes,
@@ -525,7 +531,7 @@ pub fn run(
     let mut last_check = Instant::now();
     let stopped;
     loop {
-        let base_first = pair % 2 == 0;
+        let base_first = pair.is_multiple_of(2);
         for &(a, m) in &tasks {
             let (bv, hv) = if base_first {
                 let bv = base.block(a, m, o)?;

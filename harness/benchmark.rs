@@ -23,6 +23,8 @@ pub struct BenchmarkOptions {
     pub allocators: Vec<Allocator>,
     /// The user's component, or `None` for the embedded one.
     pub component: Option<PathBuf>,
+    /// Which embedded component, when `component` is `None`.
+    pub embedded: Option<crate::component::Embedded>,
     /// Runtime options shared by every allocator.
     pub runtime: RuntimeOptions,
     /// The native programs to spawn, or `None` to skip the native phase.
@@ -103,6 +105,31 @@ pub fn progress_steps(o: &BenchmarkOptions) -> u64 {
         }) as u64
 }
 
+/// `cli`, `http` or `none`.
+fn workload_name(f: crate::engine::Footprint) -> String {
+    match (f.has_run, f.http) {
+        (true, true) => "http",
+        (true, false) => "cli",
+        (false, _) => "none",
+    }
+    .into()
+}
+
+/// What an HTTP handler answers a fresh instance, from one more served
+/// request (none when it fails: the probe's error is reported instead).
+fn response_of(subject: &Subject) -> Option<crate::model::ResponseInfo> {
+    if !subject.footprint.http || subject.run_error.is_some() {
+        return None;
+    }
+    let rt = subject.runtime(1).ok()?;
+    let served = rt.serve_once().ok()??;
+    Some(crate::model::ResponseInfo {
+        status: served.status,
+        headers: served.headers,
+        body_bytes: served.body_bytes,
+    })
+}
+
 /// Runs the benchmark.
 ///
 /// `exe` is the `siteboss` binary, spawned for the child-process phases.
@@ -118,10 +145,7 @@ pub fn run(
     progress: &Progress,
     sink: &mut dyn FnMut(&BenchmarkResult),
 ) -> anyhow::Result<BenchmarkResult> {
-    let source = match &o.component {
-        Some(p) => ComponentSource::from_path(p)?,
-        None => ComponentSource::embedded(),
-    };
+    let source = ComponentSource::resolve(o.component.as_deref(), o.embedded)?;
     let mut dir = tempfile::Builder::new()
         .prefix("siteboss-")
         .tempdir()
@@ -160,6 +184,12 @@ pub fn run(
             artifact_bytes: std::fs::metadata(&first.artifact)
                 .map(|m| m.len())
                 .unwrap_or(0),
+            workload: Some(workload_name(first.footprint)),
+            request: first
+                .footprint
+                .http
+                .then(|| o.runtime.request.describe()),
+            response: response_of(first),
         },
         settings: Settings {
             quick: o.quick,
@@ -210,14 +240,15 @@ pub fn run(
             cfg.skipped.push(Skipped {
                 phase: "run".into(),
                 reason: format!(
-                    "wasi:cli/run failed when probed ({err}); every phase instantiates without running, and the lifecycle phase is skipped"
+                    "the {} failed when probed ({err}); every phase instantiates without running, and the lifecycle phase is skipped",
+                    if subject.footprint.http { "request" } else { "wasi:cli/run" }
                 ),
             });
         }
         if !subject.footprint.has_run {
             cfg.skipped.push(Skipped {
                 phase: "run".into(),
-                reason: "the component does not export wasi:cli/run; only the instantiation phases apply".into(),
+                reason: "the component exports neither wasi:cli/run nor wasi:http/incoming-handler; only the instantiation phases apply".into(),
             });
         }
         for phase in Phase::ALL.iter().filter(|ph| !o.phases.contains(ph)) {

@@ -109,9 +109,9 @@ pub struct AbArgs {
     #[arg(value_name = "HEAD_BINARY")]
     pub head: PathBuf,
 
-    /// Measure this .wasm component instead of the embedded hello world.
-    #[arg(long, value_name = "PATH")]
-    pub component: Option<PathBuf>,
+    /// The component, and the request an HTTP handler is served.
+    #[command(flatten)]
+    pub subject: ComponentArgs,
 
     /// Which allocator configurations to compare.
     #[arg(long, value_enum, default_value = "both")]
@@ -166,6 +166,78 @@ impl AbArgs {
     }
 }
 
+/// Which component is measured, and what an HTTP handler is asked.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ComponentArgs {
+    /// Measure this .wasm component: a `wasi:cli/run` command, a
+    /// `wasi:http/incoming-handler` (served one request per instance), or a
+    /// component with neither (instantiation only).
+    #[arg(long, value_name = "PATH", conflicts_with = "embedded")]
+    pub component: Option<PathBuf>,
+
+    /// Measure an embedded hello world: `cli` (prints through WASI) or `http`
+    /// (answers 200 through wasi:http). [default: both, for `benchmark`; cli
+    /// for `ab`]
+    #[arg(long, value_enum, value_name = "WHICH")]
+    pub embedded: Option<crate::component::Embedded>,
+
+    /// HTTP handlers: the request each instance is served, as METHOD PATH.
+    /// [default: GET /]
+    #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"])]
+    pub request: Option<Vec<String>>,
+
+    /// HTTP handlers: a request header, as `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<String>,
+
+    /// HTTP handlers: send this file's bytes as the request body.
+    #[arg(long, value_name = "FILE")]
+    pub body: Option<PathBuf>,
+}
+
+impl ComponentArgs {
+    /// The request these arguments describe, checked, with the body read.
+    ///
+    /// # Errors
+    ///
+    /// One line naming a bad method, path, header or unreadable body file.
+    pub fn request(&self) -> anyhow::Result<crate::http::RequestSpec> {
+        let mut spec = crate::http::RequestSpec::default();
+        if let Some(r) = &self.request {
+            spec.method = r[0].clone();
+            spec.path = r[1].clone();
+        }
+        for h in &self.headers {
+            spec.headers
+                .push(parse_header(h).map_err(|e| anyhow::anyhow!("--header: {e}"))?);
+        }
+        if let Some(path) = &self.body {
+            spec.body = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("--body {}: cannot be read: {e}", path.display()))?;
+        }
+        spec.validate()
+            .map_err(|e| anyhow::anyhow!("--request: {e}"))?;
+        Ok(spec)
+    }
+
+    /// Whether any request option was given.
+    pub fn has_request(&self) -> bool {
+        self.request.is_some() || !self.headers.is_empty() || self.body.is_some()
+    }
+}
+
+/// Parses `Name: value` or `Name:value`.
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not a header; write it as `Name: value`"))?;
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("`{s}` has no header name; write it as `Name: value`"));
+    }
+    Ok((k.to_owned(), v.trim().to_owned()))
+}
+
 /// Which allocators to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AllocatorChoice {
@@ -180,13 +252,21 @@ pub enum AllocatorChoice {
 /// Options of `siteboss benchmark`.
 #[derive(Debug, clap::Args)]
 pub struct BenchmarkArgs {
-    /// Measure this .wasm component instead of the embedded hello world.
-    #[arg(long, value_name = "PATH")]
-    pub component: Option<PathBuf>,
+    /// The component, and the request an HTTP handler is served.
+    #[command(flatten)]
+    pub subject: ComponentArgs,
 
-    /// Which allocator configurations to measure.
-    #[arg(long, value_enum, default_value = "both")]
-    pub allocator: AllocatorChoice,
+    /// Which allocator configurations to measure. [default: both; with
+    /// --manifest, each component's `profiles`]
+    #[arg(long, value_enum)]
+    pub allocator: Option<AllocatorChoice>,
+
+    /// Measure every component of a manifest (default
+    /// assets/components.toml), one after another; JSON output is then an
+    /// array with one result per component. Without --component, --embedded
+    /// or --manifest, both embedded hello worlds are measured.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = crate::manifest::DEFAULT_MANIFEST, conflicts_with_all = ["component", "embedded"])]
+    pub manifest: Option<PathBuf>,
 
     /// A short run (about 20 s) for CI: fewer samples, and the concurrency
     /// phase capped at 20,000 instances.
@@ -285,11 +365,16 @@ impl BenchmarkArgs {
 
     /// The allocators these arguments select, production profile first.
     pub fn allocators(&self) -> Vec<Allocator> {
-        match self.allocator {
+        match self.allocator.unwrap_or(AllocatorChoice::Both) {
             AllocatorChoice::Pooling => vec![Allocator::Pooling],
             AllocatorChoice::OnDemand => vec![Allocator::OnDemand],
             AllocatorChoice::Both => Allocator::ALL.to_vec(),
         }
+    }
+
+    /// Whether --allocator was given.
+    pub fn allocator_given(&self) -> bool {
+        self.allocator.is_some()
     }
 
     /// The phases these arguments select, in the order a run measures them.

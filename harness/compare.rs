@@ -179,85 +179,140 @@ impl Report {
 /// A [`CompareError`] naming the file for an odd count, a missing, unreadable,
 /// non-result, other-version or partial file, or files of different
 /// components, settings or allocators.
-pub fn load(paths: &[PathBuf]) -> Result<Vec<BenchmarkResult>, CompareError> {
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Vec<BenchmarkResult>>, CompareError> {
     if paths.len() < 2 || !paths.len().is_multiple_of(2) {
         return Err(CompareError::NotPairs(paths.len()));
     }
-    let mut out: Vec<BenchmarkResult> = Vec::with_capacity(paths.len());
-    for path in paths {
-        let bytes = std::fs::read(path).map_err(|cause| match cause.kind() {
-            std::io::ErrorKind::NotFound => CompareError::Missing(path.clone()),
-            _ => CompareError::Unreadable {
-                path: path.clone(),
-                cause,
-            },
-        })?;
-        let raw: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| CompareError::NotResult {
-                path: path.clone(),
-                problem: format!("not JSON ({e})"),
-            })?;
-        if raw.get("schema").and_then(|s| s.as_str()) != Some(SCHEMA_NAME) {
-            return Err(CompareError::NotResult {
-                path: path.clone(),
-                problem: format!("its \"schema\" is not \"{SCHEMA_NAME}\""),
-            });
-        }
-        let version = raw
-            .get("schema_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
-        if !(u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&version) {
-            return Err(CompareError::SchemaVersion {
-                path: path.clone(),
-                found: version as u32,
-            });
-        }
-        let r: BenchmarkResult =
-            serde_json::from_value(raw).map_err(|e| CompareError::NotResult {
-                path: path.clone(),
-                problem: e.to_string(),
-            })?;
-        if r.status == Status::Partial {
-            return Err(CompareError::Partial {
-                path: path.clone(),
-                reason: r
-                    .status_reason
-                    .clone()
-                    .unwrap_or_else(|| "not finished".into()),
-            });
-        }
-        if let Some(first) = out.first() {
-            if r.component.fnv1a64 != first.component.fnv1a64 {
-                return Err(CompareError::DifferentComponent {
-                    path: path.clone(),
-                    first: paths[0].clone(),
-                    expected: format!("{} ({})", first.component.name, first.component.fnv1a64),
-                    found: format!("{} ({})", r.component.name, r.component.fnv1a64),
-                });
-            }
-            let what = if r.settings != first.settings {
-                Some("sample counts or limits, such as --quick".to_owned())
-            } else if allocators(&r) != allocators(first) {
-                Some(format!(
-                    "allocators {:?} vs {:?}",
-                    allocators(&r),
-                    allocators(first)
-                ))
+    let files = paths
+        .iter()
+        .map(|p| parse_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    // One group per component of the first file, in its order; every other
+    // file must hold the same components.
+    let mut groups = Vec::new();
+    for i in 0..files[0].len() {
+        let mut group: Vec<BenchmarkResult> = Vec::with_capacity(files.len());
+        for (path, results) in paths.iter().zip(&files) {
+            let r = if results.len() == files[0].len() {
+                results[i].clone()
             } else {
-                None
-            };
-            if let Some(what) = what {
-                return Err(CompareError::DifferentSettings {
+                return Err(CompareError::NotResult {
                     path: path.clone(),
-                    first: paths[0].clone(),
-                    what,
+                    problem: format!(
+                        "it holds {} component result(s) where {} holds {}; measure both with the same components",
+                        results.len(),
+                        paths[0].display(),
+                        files[0].len()
+                    ),
                 });
-            }
+            };
+            check_same(&group, &r, path, &paths[0])?;
+            group.push(r);
         }
-        out.push(r);
+        groups.push(group);
     }
-    Ok(out)
+    Ok(groups)
+}
+
+/// The results in one file: one object, or an array of them (one per
+/// component, as `siteboss benchmark` writes for several components).
+fn parse_file(path: &Path) -> Result<Vec<BenchmarkResult>, CompareError> {
+    let bytes = std::fs::read(path).map_err(|cause| match cause.kind() {
+        std::io::ErrorKind::NotFound => CompareError::Missing(path.to_path_buf()),
+        _ => CompareError::Unreadable {
+            path: path.to_path_buf(),
+            cause,
+        },
+    })?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| CompareError::NotResult {
+            path: path.to_path_buf(),
+            problem: format!("not JSON ({e})"),
+        })?;
+    let items = match raw {
+        serde_json::Value::Array(items) if !items.is_empty() => items,
+        serde_json::Value::Array(_) => {
+            return Err(CompareError::NotResult {
+                path: path.to_path_buf(),
+                problem: "an empty array".into(),
+            });
+        }
+        one => vec![one],
+    };
+    items.into_iter().map(|raw| parse_result(path, raw)).collect()
+}
+
+fn parse_result(path: &Path, raw: serde_json::Value) -> Result<BenchmarkResult, CompareError> {
+    let path = path.to_path_buf();
+    if raw.get("schema").and_then(|s| s.as_str()) != Some(SCHEMA_NAME) {
+        return Err(CompareError::NotResult {
+            path,
+            problem: format!("its \"schema\" is not \"{SCHEMA_NAME}\""),
+        });
+    }
+    let version = raw
+        .get("schema_version")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    if !(u64::from(OLDEST_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&version) {
+        return Err(CompareError::SchemaVersion {
+            path,
+            found: version as u32,
+        });
+    }
+    let r: BenchmarkResult = serde_json::from_value(raw).map_err(|e| CompareError::NotResult {
+        path: path.clone(),
+        problem: e.to_string(),
+    })?;
+    if r.status == Status::Partial {
+        return Err(CompareError::Partial {
+            path,
+            reason: r
+                .status_reason
+                .clone()
+                .unwrap_or_else(|| "not finished".into()),
+        });
+    }
+    Ok(r)
+}
+
+/// Checks that `r` (from `path`) measured what the group's first result did.
+fn check_same(
+    group: &[BenchmarkResult],
+    r: &BenchmarkResult,
+    path: &Path,
+    first_path: &Path,
+) -> Result<(), CompareError> {
+    let Some(first) = group.first() else {
+        return Ok(());
+    };
+    if r.component.fnv1a64 != first.component.fnv1a64 {
+        return Err(CompareError::DifferentComponent {
+            path: path.to_path_buf(),
+            first: first_path.to_path_buf(),
+            expected: format!("{} ({})", first.component.name, first.component.fnv1a64),
+            found: format!("{} ({})", r.component.name, r.component.fnv1a64),
+        });
+    }
+    let what = if r.settings != first.settings {
+        Some("sample counts or limits, such as --quick".to_owned())
+    } else if allocators(r) != allocators(first) {
+        Some(format!(
+            "allocators {:?} vs {:?}",
+            allocators(r),
+            allocators(first)
+        ))
+    } else {
+        None
+    };
+    match what {
+        Some(what) => Err(CompareError::DifferentSettings {
+            path: path.to_path_buf(),
+            first: first_path.to_path_buf(),
+            what,
+        }),
+        None => Ok(()),
+    }
 }
 
 fn allocators(r: &BenchmarkResult) -> Vec<Allocator> {
@@ -401,7 +456,8 @@ fn row(
     };
     let verdict =
         if !(base_m.is_finite() && positive && units_ci.0.is_finite() && units_ci.1.is_finite())
-            || (!zero_base && !(ratio.is_finite() && ratio_ci.0.is_finite() && ratio_ci.1.is_finite()))
+            || !(zero_base
+                || (ratio.is_finite() && ratio_ci.0.is_finite() && ratio_ci.1.is_finite()))
         {
             Verdict::Invalid {
                 reason: "a value is missing or not a number".into(),

@@ -16,13 +16,58 @@ pub const EMBEDDED_NAME: &str = "embedded hello";
 /// The name the gate, its trials and its baselines give the embedded component.
 pub const EMBEDDED_GATE_NAME: &str = "hello";
 
+/// The minimal `wasi:http/proxy` hello handler, the second embedded
+/// component: answers `200 Hello, world!` to any request.
+///
+/// Built from `assets/http-hello/` by its `build.sh`; see its README.
+pub const EMBEDDED_HTTP_HELLO: &[u8] = include_bytes!("../assets/http-hello.wasm");
+
+/// The name the embedded HTTP handler is reported under.
+pub const EMBEDDED_HTTP_NAME: &str = "embedded http-hello";
+
+/// The name the gate gives the embedded HTTP handler.
+pub const EMBEDDED_HTTP_GATE_NAME: &str = "http-hello";
+
+/// The embedded components, by the name `--embedded` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Embedded {
+    /// The hello-world command: `wasi:cli/run` prints `Hello, world!`.
+    Cli,
+    /// The hello HTTP handler: `wasi:http/incoming-handler` answers `200`.
+    Http,
+}
+
+impl Embedded {
+    /// Both, CLI first.
+    pub const ALL: [Embedded; 2] = [Embedded::Cli, Embedded::Http];
+
+    /// `cli` or `http`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Embedded::Cli => "cli",
+            Embedded::Http => "http",
+        }
+    }
+
+    /// The name its gate trials and baselines use.
+    pub fn gate_name(self) -> &'static str {
+        match self {
+            Embedded::Cli => EMBEDDED_GATE_NAME,
+            Embedded::Http => EMBEDDED_HTTP_GATE_NAME,
+        }
+    }
+}
+
 /// A component's bytes and where they came from.
 #[derive(Debug, Clone)]
 pub struct ComponentSource {
     /// What the report calls it.
     pub name: String,
-    /// The file it was read from, or `None` for the embedded component.
+    /// The file it was read from, or `None` for an embedded component.
     pub path: Option<PathBuf>,
+    /// Which embedded component it is, or `None` for a file.
+    pub embedded: Option<Embedded>,
     /// The `.wasm` bytes.
     pub bytes: Vec<u8>,
 }
@@ -119,7 +164,34 @@ impl ComponentSource {
         ComponentSource {
             name: EMBEDDED_NAME.to_owned(),
             path: None,
+            embedded: Some(Embedded::Cli),
             bytes: EMBEDDED_HELLO.to_vec(),
+        }
+    }
+
+    /// One of the embedded components.
+    pub fn embedded_as(which: Embedded) -> Self {
+        match which {
+            Embedded::Cli => ComponentSource::embedded(),
+            Embedded::Http => ComponentSource {
+                name: EMBEDDED_HTTP_NAME.to_owned(),
+                path: None,
+                embedded: Some(Embedded::Http),
+                bytes: EMBEDDED_HTTP_HELLO.to_vec(),
+            },
+        }
+    }
+
+    /// The component a run names: a file, or an embedded one (the CLI hello
+    /// when neither is given).
+    ///
+    /// # Errors
+    ///
+    /// As [`ComponentSource::from_path`].
+    pub fn resolve(path: Option<&Path>, embedded: Option<Embedded>) -> Result<Self, ComponentError> {
+        match path {
+            Some(p) => ComponentSource::from_path(p),
+            None => Ok(ComponentSource::embedded_as(embedded.unwrap_or(Embedded::Cli))),
         }
     }
 
@@ -156,6 +228,7 @@ impl ComponentSource {
             // Absolute, because child processes read it again from another
             // working directory.
             path: Some(std::path::absolute(path).unwrap_or(p)),
+            embedded: None,
             bytes,
         })
     }
@@ -227,6 +300,22 @@ fn classify(path: &Path, bytes: &[u8]) -> Result<(), ComponentError> {
         CORE_VERSION => Err(ComponentError::CoreModule { path }),
         _ => Err(ComponentError::UnknownVersion { path, version }),
     }
+}
+
+
+/// Core instances one instance of the component creates, counted in its
+/// binary (every `core instance` declaration, at every nesting level). The
+/// pooling allocator needs a slot for each; 64 if the bytes cannot be read.
+pub fn core_instances(bytes: &[u8]) -> u32 {
+    let mut count = 0u32;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(wasmparser::Payload::InstanceSection(reader)) => count += reader.count(),
+            Ok(_) => {}
+            Err(_) => return 64,
+        }
+    }
+    count
 }
 
 #[cfg(test)]

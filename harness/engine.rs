@@ -5,6 +5,7 @@
 
 use crate::component::ComponentSource;
 use crate::host::{Host, Sandbox};
+use crate::http::RequestSpec;
 use crate::model::Allocator;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -34,8 +35,12 @@ pub struct RuntimeOptions {
     pub call_timeout_ms: u64,
     /// The most bytes of each of stdout and stderr kept per instance.
     pub output_limit: usize,
-    /// Whether the phases call `wasi:cli/run` (when the component has it).
+    /// Whether the phases exercise the component's workload (call
+    /// `wasi:cli/run`, or serve one HTTP request) when it has one.
     pub run: bool,
+    /// The request an HTTP component is served.
+    #[serde(default)]
+    pub request: RequestSpec,
     /// Whether imports this host does not provide are linked as functions that
     /// trap when called, so that a component needing them can still be
     /// instantiated (an instantiate-only measurement).
@@ -53,6 +58,7 @@ impl RuntimeOptions {
             call_timeout_ms: 1000,
             output_limit: 64 << 10,
             run: true,
+            request: RequestSpec::default(),
             stub_missing_imports: false,
         }
     }
@@ -70,8 +76,20 @@ pub struct Footprint {
     pub tables: u32,
     /// The most elements any of them reached.
     pub table_elements: u64,
-    /// Whether the component exports `wasi:cli/run`.
+    /// Whether the component has a workload: it exports `wasi:cli/run`, or
+    /// `wasi:http/incoming-handler`.
     pub has_run: bool,
+    /// Whether that workload is an HTTP handler.
+    #[serde(default)]
+    pub http: bool,
+    /// Core instances per component instance (the pooling allocator's
+    /// `total_core_instances` is this times the pool capacity).
+    #[serde(default = "default_core_instances")]
+    pub core_instances: u32,
+}
+
+fn default_core_instances() -> u32 {
+    64
 }
 
 /// Why instantiating or running an instance failed.
@@ -97,6 +115,9 @@ pub enum InstanceError {
     /// The component trapped or returned an error.
     #[error("{0}")]
     Trap(String),
+    /// An HTTP handler gave no successful response.
+    #[error("{0}")]
+    Http(String),
 }
 
 /// A live instance and the store that owns it.
@@ -107,11 +128,35 @@ pub struct Live {
     pub instance: Instance,
 }
 
+/// What the phases call on an instance: the one place a CLI run and an HTTP
+/// request differ.
+enum Entry {
+    /// `wasi:cli/run`, called synchronously.
+    Cli(ComponentExportIndex),
+    /// `wasi:http/incoming-handler.handle`, called asynchronously on this
+    /// thread's runtime with one synthetic request.
+    Http(Box<wasmtime_wasi_http::p2::bindings::sync::ProxyIndices>),
+    /// Nothing to call: the phases only instantiate.
+    None,
+}
+
+/// The component's workload, as the report names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// A `wasi:cli/run` command.
+    Cli,
+    /// A `wasi:http/incoming-handler`.
+    Http,
+    /// Neither: instantiation only.
+    None,
+}
+
 /// An engine, a linker with WASI, and a component ready to instantiate.
 pub struct Runtime {
     engine: Engine,
     pre: InstancePre<Host>,
-    run: Option<ComponentExportIndex>,
+    entry: Entry,
     sandbox: Sandbox,
     options: RuntimeOptions,
     footprint: Footprint,
@@ -141,6 +186,8 @@ impl Runtime {
             tables: 0,
             table_elements: 0,
             has_run: false,
+            http: false,
+            core_instances: 0,
         };
         let engine = new_engine(&probe_options, &unknown)?;
         let component = compile(&engine, source)?;
@@ -149,7 +196,8 @@ impl Runtime {
         let mut live = rt
             .instantiate()
             .map_err(|e| anyhow::anyhow!("{}: cannot be instantiated: {e}", source.label()))?;
-        let has_run = rt.run.is_some();
+        let has_run = !matches!(rt.entry, Entry::None);
+        let http = matches!(rt.entry, Entry::Http(_));
         // A failing run is returned for the caller to report; the footprint
         // still records the sizes it reached.
         let run_error = if has_run {
@@ -175,6 +223,8 @@ impl Runtime {
             tables,
             table_elements: initial_elements.max(peak_table as u64),
             has_run,
+            http,
+            core_instances: crate::component::core_instances(&source.bytes).max(1),
         };
         Ok((footprint, run_error))
     }
@@ -278,8 +328,18 @@ impl Runtime {
         options: &RuntimeOptions,
         footprint: Footprint,
     ) -> anyhow::Result<Self> {
+        // WASI, and wasi:http for a component that imports it, synchronously:
+        // an HTTP handler's `handle` is called like a command's `run` (see
+        // `crate::http`), and a command that uses HTTP types instantiates too
+        // (its outgoing requests are refused). A component without wasi:http
+        // imports does not pay for linking its ~100 functions (that was 40%
+        // more instructions in deserialize + link for the CLI hello).
+        let http_export = find_http_handler(&component);
         let mut linker = Linker::<Host>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        if imports_http(&engine, &component) {
+            wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        }
         crate::host::bound_clock_waits(&mut linker)?;
         if options.stub_missing_imports {
             linker.define_unknown_imports_as_traps(&component)?;
@@ -287,12 +347,24 @@ impl Runtime {
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             InstanceError::Link(format!("{}: {}", source.label(), link_message(&e)))
         })?;
-        let run = find_run(&component).filter(|_| options.run);
+        let entry = if http_export.is_some() {
+            let indices = wasmtime_wasi_http::p2::bindings::sync::ProxyIndices::new(&pre).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: exports wasi:http/incoming-handler with an unexpected type: {}",
+                    source.label(),
+                    one_line(&e)
+                )
+            })?;
+            Entry::Http(Box::new(indices))
+        } else {
+            find_run(&component).map_or(Entry::None, Entry::Cli)
+        };
+        let entry = if options.run { entry } else { Entry::None };
         start_epoch_ticker(&engine)?;
         Ok(Runtime {
             engine,
             pre,
-            run,
+            entry,
             sandbox: Sandbox {
                 program_name: source.name.clone(),
                 max_memory_bytes: usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX),
@@ -323,9 +395,19 @@ impl Runtime {
         self.footprint
     }
 
-    /// Whether the component exports `wasi:cli/run` and the options call it.
+    /// Whether the component has a workload (`wasi:cli/run`, or an HTTP
+    /// handler) and the options exercise it.
     pub fn has_run(&self) -> bool {
-        self.run.is_some()
+        !matches!(self.entry, Entry::None)
+    }
+
+    /// The workload [`Runtime::run`] exercises.
+    pub fn workload(&self) -> Workload {
+        match self.entry {
+            Entry::Cli(_) => Workload::Cli,
+            Entry::Http(_) => Workload::Http,
+            Entry::None => Workload::None,
+        }
     }
 
     /// A fresh store with a fresh sandboxed WASI context and limits.
@@ -363,10 +445,15 @@ impl Runtime {
     /// past the call timeout, and
     /// [`InstanceError::MemoryLimit`] when it grows past the store limit.
     pub fn run(&self, live: &mut Live) -> Result<(), InstanceError> {
-        let Some(index) = &self.run else {
-            return Err(InstanceError::Trap(
-                "the component does not export wasi:cli/run".into(),
-            ));
+        let index = match &self.entry {
+            Entry::Cli(index) => index,
+            Entry::Http(indices) => return self.serve(indices, live),
+            Entry::None => {
+                return Err(InstanceError::Trap(
+                    "the component exports neither wasi:cli/run nor wasi:http/incoming-handler"
+                        .into(),
+                ));
+            }
         };
         let func = live
             .instance
@@ -385,6 +472,54 @@ impl Runtime {
             Err(e) if matches!(e.downcast_ref(), Some(wasmtime_wasi::I32Exit(0))) => Ok(()),
             Err(e) => Err(self.classify(&live.store, e)),
         }
+    }
+
+    /// Serves the request of the options to an HTTP handler and reads the
+    /// whole response; the status and body size are left in the host state.
+    fn serve(
+        &self,
+        indices: &wasmtime_wasi_http::p2::bindings::sync::ProxyIndices,
+        live: &mut Live,
+    ) -> Result<(), InstanceError> {
+        use wasmtime_wasi_http::WasiHttpView;
+        let proxy = indices
+            .load(&mut live.store, &live.instance)
+            .map_err(|e| InstanceError::Trap(one_line(&e)))?;
+        let (req, out, pending) = {
+            let mut view = live.store.data_mut().http();
+            crate::http::prepare(&mut view, &self.options.request, self.options.output_limit)
+                .map_err(|e| InstanceError::Http(e.to_string()))?
+        };
+        let store = &mut live.store;
+        let called = proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut *store, req, out);
+        // Whatever the handler did, tell the body's reader it has returned.
+        let served = pending.finish(Duration::from_millis(self.options.call_timeout_ms));
+        if store.data().wait_cut_short() {
+            return Err(InstanceError::Timeout(self.options.call_timeout_ms));
+        }
+        match (called, served) {
+            // A trap wins over a response sent before it.
+            (Err(e), _) => Err(self.classify(store, e)),
+            (Ok(()), Err(e)) => Err(InstanceError::Http(e.to_string())),
+            (Ok(()), Ok(served)) => {
+                store.data_mut().served = Some(served);
+                Ok(())
+            }
+        }
+    }
+
+    /// Instantiates and runs once, returning what an HTTP handler answered
+    /// (`None` for other workloads).
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::instantiate`] and [`Runtime::run`].
+    pub fn serve_once(&self) -> Result<Option<crate::http::Served>, InstanceError> {
+        let mut live = self.instantiate()?;
+        self.run(&mut live)?;
+        Ok(live.store.data_mut().served.take())
     }
 
     /// One request's whole lifecycle: instantiate, run, drop.
@@ -417,6 +552,14 @@ impl Runtime {
     pub fn describe(&self) -> Vec<String> {
         describe(&self.options, &self.footprint)
     }
+}
+
+/// Whether the component imports any `wasi:http` interface.
+fn imports_http(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(name, _)| name.starts_with("wasi:http/"))
 }
 
 /// How a runtime gets its compiled component.
@@ -472,9 +615,10 @@ pub fn config(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result
         config.memory_init_cow(false);
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(cap)
-            .total_core_instances(per(64))
+            .total_core_instances(per(footprint.core_instances.max(1)))
             .total_memories(per(footprint.memories))
             .total_tables(per(footprint.tables))
+            // Every call is synchronous, on the host's own stack.
             .total_stacks(0)
             .max_memories_per_module(footprint.memories.max(1))
             .max_tables_per_module(footprint.tables.max(1))
@@ -611,6 +755,17 @@ fn link_message(e: &wasmtime::Error) -> String {
     } else {
         msg
     }
+}
+
+/// The exported `wasi:http/incoming-handler@0.2.x` instance, if any.
+fn find_http_handler(component: &Component) -> Option<String> {
+    let engine = component.engine();
+    component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name)
+        .find(|name| name.starts_with("wasi:http/incoming-handler@0.2"))
+        .map(str::to_owned)
 }
 
 /// Finds the `run` function of an exported `wasi:cli/run@0.2.x` instance.

@@ -144,6 +144,12 @@ pub struct GateComponent {
     pub name: String,
     /// Its bytes.
     pub source: ComponentSource,
+    /// The request an HTTP handler is served.
+    pub request: crate::http::RequestSpec,
+    /// The profiles it is gated with.
+    pub profiles: Vec<Allocator>,
+    /// Its tolerance overrides.
+    pub tolerances: BTreeMap<Metric, crate::manifest::Override>,
 }
 
 impl GateComponent {
@@ -152,6 +158,21 @@ impl GateComponent {
         GateComponent {
             name: EMBEDDED_GATE_NAME.into(),
             source: ComponentSource::embedded(),
+            request: crate::http::RequestSpec::default(),
+            profiles: Allocator::ALL.to_vec(),
+            tolerances: BTreeMap::new(),
+        }
+    }
+}
+
+impl From<crate::manifest::Entry> for GateComponent {
+    fn from(e: crate::manifest::Entry) -> Self {
+        GateComponent {
+            name: e.name,
+            source: e.source,
+            request: e.request,
+            profiles: e.profiles,
+            tolerances: e.tolerances,
         }
     }
 }
@@ -222,7 +243,7 @@ impl Gate {
     pub fn trials(self: &Arc<Self>) -> Vec<GateTrial> {
         let mut out = Vec::new();
         for component in &self.components {
-            for allocator in Allocator::ALL {
+            for &allocator in &component.profiles {
                 for metric in gate_metrics() {
                     let gate = Arc::clone(self);
                     let name = component.name.clone();
@@ -249,10 +270,14 @@ impl Gate {
         }
         let dir = self.dir.path().join(component);
         std::fs::create_dir_all(&dir)?;
+        let c = self.component(component)?;
         let s = Arc::new(Subject::prepare(
-            self.component(component)?.source.clone(),
+            c.source.clone(),
             allocator,
-            &RuntimeOptions::new(allocator),
+            &RuntimeOptions {
+                request: c.request.clone(),
+                ..RuntimeOptions::new(allocator)
+            },
             &dir,
         )?);
         subjects.insert(key, Arc::clone(&s));
@@ -521,9 +546,18 @@ impl Gate {
                 s.tolerances.display()
             ));
         };
+        let tolerance = match self
+            .component(component)
+            .map_err(|e| e.to_string())?
+            .tolerances
+            .get(&metric)
+        {
+            Some(o) => o.apply(tolerance),
+            None => tolerance,
+        };
         if !self.applies(component, metric).map_err(|e| format!("{e:#}"))? {
             return Ok(Judged::Ignored(format!(
-                "not applicable: {component} does not export wasi:cli/run (or its run failed when probed), so it has no {metric}"
+                "not applicable: {component} exports neither wasi:cli/run nor wasi:http/incoming-handler (or its run failed when probed), so it has no {metric}"
             )));
         }
         let kind = metric.kind();
@@ -639,7 +673,7 @@ impl Gate {
             );
         }
         for component in &self.components {
-            for allocator in Allocator::ALL {
+            for &allocator in &component.profiles {
                 for metric in gate_metrics() {
                     if only.is_some_and(|o| !o.contains(&metric))
                         || !self.applies(&component.name, metric)?

@@ -8,6 +8,7 @@ use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreContextMut, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 use wasmtime_wasi::{HostMonotonicClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The limits and sandbox every instance gets.
 #[derive(Debug, Clone)]
@@ -26,10 +27,14 @@ pub struct Sandbox {
 /// output and its limits.
 pub struct Host {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: crate::http::Hooks,
     table: ResourceTable,
     limiter: Limiter,
     max_wait: Duration,
     wait_cut_short: bool,
+    /// What an HTTP handler answered, once it has been served a request.
+    pub served: Option<crate::http::Served>,
     /// Everything the instance wrote to stdout (bounded).
     pub stdout: Capture,
     /// Everything the instance wrote to stderr (bounded).
@@ -54,10 +59,13 @@ impl Host {
             .build();
         Host {
             wasi,
+            http: WasiHttpCtx::new(),
+            hooks: crate::http::Hooks,
             table: ResourceTable::new(),
             limiter: Limiter::new(sandbox.max_memory_bytes),
             max_wait: sandbox.max_wait,
             wait_cut_short: false,
+            served: None,
             stdout,
             stderr,
         }
@@ -148,6 +156,16 @@ impl HostMonotonicClock for Clock {
     fn now(&self) -> u64 {
         static START: OnceLock<Instant> = OnceLock::new();
         START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    }
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use siteboss::benchmark::{self, BenchmarkOptions};
+use siteboss::engine::RuntimeOptions;
 use siteboss::cli::{AbArgs, BenchmarkArgs, Cli, Command, CompareArgs};
 use siteboss::model::{BenchmarkResult, Status};
 use siteboss::progress::Progress;
@@ -60,12 +61,16 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     siteboss::interrupt::install()?;
     let exe =
         std::env::current_exe().map_err(|e| anyhow::anyhow!("cannot find this executable: {e}"))?;
-    let options = BenchmarkOptions {
+    let base = BenchmarkOptions {
         plan: args.plan(),
         quick: args.quick,
         allocators: args.allocators(),
-        component: args.component.clone(),
-        runtime: args.runtime(),
+        component: args.subject.component.clone(),
+        embedded: args.subject.embedded,
+        runtime: RuntimeOptions {
+            request: args.subject.request()?,
+            ..args.runtime()
+        },
         phases: args.phases(),
         native: if args.no_native {
             None
@@ -73,42 +78,67 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
             siteboss::measure::native::default_programs()
         },
     };
-    let progress = Progress::new(benchmark::progress_steps(&options), !args.no_progress);
+    let runs = targets(args, &base)?;
     let json_file = args.json.clone().filter(|p| p != Path::new("-"));
     let md_file = args.markdown.clone().filter(|p| p != Path::new("-"));
     // A mistyped path fails now, not after minutes of measuring.
     for path in json_file.iter().chain(&md_file) {
         check_writable(path)?;
     }
+    let mut done: Vec<BenchmarkResult> = Vec::new();
     let mut write_error = None;
-    let mut sink = |r: &BenchmarkResult| {
-        // Files are rewritten after each phase so a crash loses nothing.
-        for (path, text) in [
-            (
-                json_file.as_ref(),
-                json_file.as_ref().map(|_| Json.render(r)),
-            ),
-            (
-                md_file.as_ref(),
-                md_file.as_ref().map(|_| Markdown.render(r)),
-            ),
-        ] {
-            if let (Some(path), Some(text)) = (path, text)
-                && let Err(e) = write_atomically(path, &text)
-            {
-                write_error.get_or_insert(e);
-            }
+    let mut interrupted = None;
+    for (n, options) in runs.iter().enumerate() {
+        if runs.len() > 1 {
+            eprintln!(
+                "[{}/{}] {}",
+                n + 1,
+                runs.len(),
+                siteboss::component::ComponentSource::resolve(
+                    options.component.as_deref(),
+                    options.embedded
+                )
+                .map(|s| s.label())
+                .unwrap_or_default()
+            );
         }
-    };
-    let result = benchmark::run(&options, &exe, &progress, &mut sink);
-    progress.finish();
-    let result = result?;
+        let progress = Progress::new(benchmark::progress_steps(options), !args.no_progress);
+        let mut sink = |r: &BenchmarkResult| {
+            // Files are rewritten after each phase so a crash loses nothing.
+            let all: Vec<&BenchmarkResult> = done.iter().chain([r]).collect();
+            for (path, text) in [
+                (json_file.as_ref(), json_file.as_ref().map(|_| json_of(&all))),
+                (md_file.as_ref(), md_file.as_ref().map(|_| markdown_of(&all))),
+            ] {
+                if let (Some(path), Some(text)) = (path, text)
+                    && let Err(e) = write_atomically(path, &text)
+                {
+                    write_error.get_or_insert(e);
+                }
+            }
+        };
+        let result = benchmark::run(options, &exe, &progress, &mut sink);
+        progress.finish();
+        let result = result?;
+        let stop = result.status == Status::Partial && siteboss::interrupt::signal().is_some();
+        if stop {
+            interrupted = Some(result.status_reason.clone().unwrap_or_default());
+        }
+        done.push(result);
+        if stop {
+            break;
+        }
+    }
+    let all: Vec<&BenchmarkResult> = done.iter().collect();
     let stdout_text = if args.json.as_deref() == Some(Path::new("-")) {
-        Json.render(&result)
+        json_of(&all)
     } else if args.markdown.as_deref() == Some(Path::new("-")) {
-        Markdown.render(&result)
+        markdown_of(&all)
     } else {
-        Terminal.render(&result)
+        all.iter()
+            .map(|r| Terminal.render(r))
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth reporting.
@@ -120,33 +150,105 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e);
     }
-    Ok(match (result.status, siteboss::interrupt::signal()) {
-        (Status::Partial, Some(sig)) => {
-            eprintln!(
-                "Interrupted: {}",
-                result.status_reason.as_deref().unwrap_or("")
-            );
+    Ok(match (interrupted, siteboss::interrupt::signal()) {
+        (Some(reason), Some(sig)) => {
+            eprintln!("Interrupted: {reason}");
             ExitCode::from((128 + sig) as u8)
         }
         _ => ExitCode::SUCCESS,
     })
 }
 
-fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
-    let results = siteboss::compare::load(&args.files)?;
-    let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
-    let report = siteboss::compare::compare(&results, &tolerances);
-    let text = if args.json {
-        serde_json::to_string_pretty(&report)? + "\n"
+/// One result as a JSON object; several (one per component) as an array.
+fn json_of(results: &[&BenchmarkResult]) -> String {
+    match results {
+        [one] => Json.render(one),
+        many => {
+            let values: Vec<_> = many
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .collect();
+            serde_json::to_string_pretty(&values).unwrap_or_default() + "\n"
+        }
+    }
+}
+
+fn markdown_of(results: &[&BenchmarkResult]) -> String {
+    results
+        .iter()
+        .map(|r| Markdown.render(r))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The components a run measures: `--component` or `--embedded`; the
+/// manifest's with `--manifest`; otherwise both embedded hello worlds. The
+/// native process is measured once, with the first.
+fn targets(args: &BenchmarkArgs, base: &BenchmarkOptions) -> anyhow::Result<Vec<BenchmarkOptions>> {
+    use siteboss::component::Embedded;
+    if args.subject.component.is_some() || args.subject.embedded.is_some() {
+        return Ok(vec![base.clone()]);
+    }
+    let mut runs = Vec::new();
+    if let Some(path) = &args.manifest {
+        for entry in siteboss::manifest::load(path)? {
+            runs.push(BenchmarkOptions {
+                component: entry.source.path.clone(),
+                embedded: entry.source.embedded,
+                allocators: if args.allocator_given() {
+                    base.allocators.clone()
+                } else {
+                    entry.profiles.clone()
+                },
+                runtime: RuntimeOptions {
+                    request: entry.request.clone(),
+                    ..base.runtime.clone()
+                },
+                ..base.clone()
+            });
+        }
     } else {
-        siteboss::compare::render(&report, args.markdown)
+        for which in Embedded::ALL {
+            runs.push(BenchmarkOptions {
+                embedded: Some(which),
+                ..base.clone()
+            });
+        }
+    }
+    for later in runs.iter_mut().skip(1) {
+        later.native = None;
+    }
+    Ok(runs)
+}
+
+fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let groups = siteboss::compare::load(&args.files)?;
+    let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
+    // One comparison per component; files of several components (from a
+    // run of several) are compared component by component.
+    let reports: Vec<_> = groups
+        .iter()
+        .map(|results| siteboss::compare::compare(results, &tolerances))
+        .collect();
+    let text = if args.json {
+        if let [one] = reports.as_slice() {
+            serde_json::to_string_pretty(one)? + "\n"
+        } else {
+            serde_json::to_string_pretty(&reports)? + "\n"
+        }
+    } else {
+        reports
+            .iter()
+            .map(|r| siteboss::compare::render(r, args.markdown))
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
-    Ok(if report.rows.is_empty() {
+    Ok(if reports.iter().any(|r| r.rows.is_empty()) {
         // Nothing was judged: not a pass.
         ExitCode::from(2)
-    } else if report.passed() {
+    } else if reports.iter().all(|r| r.passed()) {
         ExitCode::SUCCESS
     } else {
         // A regression, or a metric that could not be judged.
@@ -164,7 +266,9 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     let options = siteboss::ab::AbOptions {
         base: absolute(&args.base),
         head: absolute(&args.head),
-        component: args.component.as_ref().map(absolute),
+        component: args.subject.component.as_ref().map(absolute),
+        embedded: args.subject.embedded,
+        request: args.subject.request()?,
         allocators: args.allocators(),
         seconds: args.seconds,
         min_pairs: args.min_pairs,

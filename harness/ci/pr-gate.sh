@@ -39,6 +39,7 @@ out="${PR_GATE_OUT:-$root/target/pr-gate}"
 rounds="${PR_GATE_ROUNDS:-5}"
 read -r -a ab_args <<<"${PR_GATE_AB_ARGS:-}"
 read -r -a run_args <<<"${PR_GATE_RUN_ARGS:---quick --no-native}"
+head_which=()
 target="${CARGO_TARGET_DIR:-$root/target}"
 start=$(date +%s)
 rm -rf "$out"; mkdir -p "$out"
@@ -69,13 +70,28 @@ set +e
 probe="$(echo '{}' | "$base_bin" __lockstep 2>/dev/null)"
 set -e
 if [[ "$probe" == *'"response"'* ]]; then
-  echo "== siteboss ab (lock step)"
-  set +e
-  "$head_bin" ab "$base_bin" "$head_bin" "${ab_args[@]}" --no-progress --markdown \
-    --json-file "$out/wall.json" >"$out/wall.md"
-  wall_rc=$?
-  set -e
-  wall_how="\`siteboss ab\`, base and head in lock step"
+  # One lock-step run per embedded hello world (CLI and HTTP) when the base
+  # can measure both; an older base measures the CLI hello only.
+  components=(cli)
+  if "$base_bin" ab --help 2>/dev/null | grep -q -- "--embedded"; then
+    components=(cli http)
+  else
+    notes+=("The base build cannot measure the HTTP hello (it predates \`--embedded\`), so only the CLI hello was compared in lock step.")
+  fi
+  wall_rc=0
+  : >"$out/wall.md"
+  for c in "${components[@]}"; do
+    echo "== siteboss ab (lock step), embedded $c"
+    embed=(--embedded "$c")
+    [[ ${#components[@]} -eq 1 ]] && embed=()
+    set +e
+    "$head_bin" ab "$base_bin" "$head_bin" "${embed[@]}" "${ab_args[@]}" --no-progress --markdown \
+      --json-file "$out/wall-$c.json" >>"$out/wall.md"
+    rc=$?
+    set -e
+    (( rc > wall_rc )) && wall_rc=$rc
+  done
+  wall_how="\`siteboss ab\`, base and head in lock step (${components[*]})"
 else
   echo "== the base predates siteboss ab: $rounds interleaved pairs of whole quick runs instead"
   notes+=("The base build has no lock-step child (it predates \`siteboss ab\`), so the wall-clock figures come from $rounds interleaved pairs of whole \`siteboss benchmark --quick\` runs, a blunter instrument.")
@@ -102,10 +118,19 @@ if ! "$base_bin" benchmark --help 2>/dev/null | grep -q "counts"; then
   phases="memory,cold-start,cold-start-precompiled"
   notes+=("The base build has no counts phase (it predates counted metrics), so instructions, system calls and page faults per operation are not compared.")
 fi
+# Every component of the head's manifest, when the base can read one;
+# otherwise the embedded CLI hello on both sides.
+which=(--manifest "$root/assets/components.toml")
+if ! "$base_bin" benchmark --help 2>/dev/null | grep -q -- "--manifest"; then
+  which=()
+  "$head_bin" benchmark --help | grep -q -- "--embedded" && head_which=(--embedded cli)
+  notes+=("The base build has no component manifest, so the counted and fresh-process figures are of the CLI hello only.")
+fi
 echo "== counted and fresh-process figures ($phases)"
 for side in base head; do
-  bin="$base_bin"; [[ $side == head ]] && bin="$head_bin"
-  "$bin" benchmark "${run_args[@]}" --phases "$phases" --no-progress --json "$out/runs-$side.json" >/dev/null
+  bin="$base_bin"; w=("${which[@]}")
+  if [[ $side == head ]]; then bin="$head_bin"; [[ ${#which[@]} -eq 0 ]] && w=("${head_which[@]}"); fi
+  "$bin" benchmark "${w[@]}" "${run_args[@]}" --phases "$phases" --no-progress --json "$out/runs-$side.json" >/dev/null
 done
 set +e
 "$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --markdown \

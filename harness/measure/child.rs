@@ -30,6 +30,9 @@ pub const SUBCOMMAND: &str = "__child";
 pub struct Request {
     /// The component's file, or `None` for the embedded one.
     pub component: Option<PathBuf>,
+    /// Which embedded component, when `component` is `None`.
+    #[serde(default)]
+    pub embedded: Option<crate::component::Embedded>,
     /// The runtime options, including the pool capacity.
     pub options: RuntimeOptions,
     /// The footprint the engine is sized for.

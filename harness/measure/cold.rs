@@ -81,6 +81,7 @@ fn one_process(
 ) -> anyhow::Result<(ColdReply, crate::measure::os::ChildExit)> {
     let request = Request {
         component: subject.source.path.clone(),
+        embedded: subject.source.embedded,
         options: subject.options_with_capacity(u64::from(capacity)),
         footprint: subject.footprint,
         reply: dir.join("cold.reply.json"),

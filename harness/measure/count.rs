@@ -498,6 +498,7 @@ pub fn count(
     let _ = std::fs::remove_file(&log);
     let request = Request {
         component: first.source.path.clone(),
+        embedded: first.source.embedded,
         options: first.options_with_capacity(u64::from(capacity)),
         footprint: first.footprint,
         reply: dir.join("count.reply.json"),
@@ -638,10 +639,9 @@ pub fn parse_callgrind(text: &str) -> BTreeMap<u32, u64> {
             .strip_prefix("totals:")
             .or_else(|| line.strip_prefix("summary:"))
             && let Some(id) = current
+            && let Some(ir) = rest.split_whitespace().next().and_then(|v| v.parse().ok())
         {
-            if let Some(ir) = rest.split_whitespace().next().and_then(|v| v.parse().ok()) {
-                out.insert(id, ir);
-            }
+            out.insert(id, ir);
         }
     }
     out

@@ -331,6 +331,7 @@ pub fn density(
 ) -> anyhow::Result<DensityResult> {
     let request = Request {
         component: subject.source.path.clone(),
+        embedded: subject.source.embedded,
         // One slot more than the cap, so the cap and not the pool is what stops.
         options: subject.options_with_capacity(
             limits

@@ -40,6 +40,13 @@ pub struct Hello {
     pub protocol: u32,
     /// The component's file, or `None` for the embedded one.
     pub component: Option<PathBuf>,
+    /// Which embedded component, when `component` is `None` (older children
+    /// ignore it, and then differ in the component they report).
+    #[serde(default)]
+    pub embedded: Option<crate::component::Embedded>,
+    /// The request an HTTP handler is served.
+    #[serde(default)]
+    pub request: crate::http::RequestSpec,
     /// The profiles to prepare.
     pub allocators: Vec<Allocator>,
     /// How long one call may run, in milliseconds.
@@ -217,10 +224,7 @@ impl Prepared {
 }
 
 fn prepare(hello: &Hello) -> anyhow::Result<Prepared> {
-    let source = match &hello.component {
-        Some(p) => ComponentSource::from_path(p)?,
-        None => ComponentSource::embedded(),
-    };
+    let source = ComponentSource::resolve(hello.component.as_deref(), hello.embedded)?;
     let dir = tempfile::Builder::new()
         .prefix("siteboss-lockstep-")
         .tempdir()?;
@@ -228,6 +232,7 @@ fn prepare(hello: &Hello) -> anyhow::Result<Prepared> {
         call_timeout_ms: hello.call_timeout_ms,
         max_memory_bytes: hello.max_memory_bytes,
         output_limit: hello.output_limit,
+        request: hello.request.clone(),
         ..RuntimeOptions::new(Allocator::Pooling)
     };
     let mut runtimes = Vec::new();

@@ -65,6 +65,7 @@ pub fn memory(
     let max = plan.memory_points.iter().copied().max().unwrap_or(1) as u64;
     let request = Request {
         component: subject.source.path.clone(),
+        embedded: subject.source.embedded,
         options: subject.options_with_capacity(max + 1),
         footprint: subject.footprint,
         reply: dir.join("memory.reply.json"),

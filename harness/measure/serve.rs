@@ -39,10 +39,7 @@ pub fn serve(path: &Path) -> i32 {
 }
 
 fn run_task(request: &Request) -> anyhow::Result<Reply> {
-    let source = match &request.component {
-        Some(p) => ComponentSource::from_path(p)?,
-        None => ComponentSource::embedded(),
-    };
+    let source = ComponentSource::resolve(request.component.as_deref(), request.embedded)?;
     Ok(match &request.task {
         Task::Cold { artifact } => Reply::Cold(super::cold::once(
             &source,

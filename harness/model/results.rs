@@ -72,6 +72,27 @@ pub struct ComponentInfo {
     pub has_run: bool,
     /// The size of its precompiled artifact for the production profile.
     pub artifact_bytes: u64,
+    /// What each lifecycle exercises: `cli` (`wasi:cli/run`), `http` (one
+    /// request served to `wasi:http/incoming-handler`) or `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    /// HTTP handlers: the request each instance is served, as `GET /`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// HTTP handlers: what a freshly started instance answered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseInfo>,
+}
+
+/// An HTTP handler's answer to the measured request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseInfo {
+    /// The status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: usize,
+    /// Bytes of response body.
+    pub body_bytes: u64,
 }
 
 /// The knobs that decide how long a run takes and where it stops.

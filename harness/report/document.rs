@@ -599,9 +599,32 @@ fn runner(r: &BenchmarkResult) -> Section {
     }
 }
 
+/// What one lifecycle does, in words: run the command, or serve the request
+/// and what it answered.
+fn workload_line(r: &BenchmarkResult, workload: &str) -> String {
+    match workload {
+        "http" => {
+            let request = r.component.request.as_deref().unwrap_or("GET /");
+            match &r.component.response {
+                Some(resp) => format!(
+                    "serve `{request}` through wasi:http/incoming-handler and read the whole response: status {}, {} header(s), {} body bytes",
+                    resp.status,
+                    resp.headers,
+                    count(resp.body_bytes)
+                ),
+                None => format!(
+                    "serve `{request}` through wasi:http/incoming-handler (no successful response: see the skipped phases)"
+                ),
+            }
+        }
+        "cli" => "call wasi:cli/run".into(),
+        _ => "instantiate only (no wasi:cli/run or wasi:http/incoming-handler export)".into(),
+    }
+}
+
 fn configuration(r: &BenchmarkResult) -> Section {
     let mut lines = vec![format!(
-        "component: {}{}, {} bytes (the page measured a {} component [1]), fnv1a64 {}, precompiled artifact {} bytes, exports wasi:cli/run: {}",
+        "component: {}{}, {} bytes (the page measured a {} component [1]), fnv1a64 {}, precompiled artifact {} bytes, has a workload to run: {}",
         r.component.name,
         r.component
             .path
@@ -614,6 +637,9 @@ fn configuration(r: &BenchmarkResult) -> Section {
         count(r.component.artifact_bytes),
         r.component.has_run
     )];
+    if let Some(w) = &r.component.workload {
+        lines.push(format!("workload per lifecycle: {}", workload_line(r, w)));
+    }
     let s = &r.settings;
     lines.push(format!(
         "settings: quick={}, rounds={}, samples/round={}, cold processes={}, memory points={:?} x{} processes, throughput {} s x rounds with threads {:?}, max instances={}, min available={}, time limit={} s",

@@ -181,7 +181,7 @@ fn a_core_module_is_named_and_the_fix_given() {
 #[test]
 fn a_missing_import_is_named_with_the_way_around_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_wat(dir.path(), "http-client.wasm", &imports_http());
+    let path = write_wat(dir.path(), "keyvalue-client.wasm", &imports_keyvalue());
     could_not_run(
         &path,
         &[
@@ -226,7 +226,7 @@ fn a_precompiled_artifact_and_a_native_binary() {
 #[test]
 fn missing_imports_stubbed_are_measured_instantiate_only() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write_wat(dir.path(), "http-client.wasm", &imports_http());
+    let path = write_wat(dir.path(), "keyvalue-client.wasm", &imports_keyvalue());
     let (_, r) = measured(
         dir.path(),
         &path,
@@ -274,12 +274,12 @@ fn a_component_without_run_gets_the_instantiation_phases() {
     let why = skipped(&r, "run");
     assert_eq!(why.len(), 2, "one per allocator: {why:?}");
     assert!(
-        why[0].contains("does not export wasi:cli/run"),
+        why[0].contains("exports neither wasi:cli/run nor wasi:http/incoming-handler"),
         "{}",
         why[0]
     );
     assert!(
-        out.stdout.contains("does not export wasi:cli/run"),
+        out.stdout.contains("exports neither wasi:cli/run nor wasi:http/incoming-handler"),
         "the report says why"
     );
 }

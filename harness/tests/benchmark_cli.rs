@@ -22,7 +22,9 @@ fn positive(name: &str, s: &Summary) {
 }
 
 #[test]
-fn quick_json_run_is_complete_and_sane() {
+fn quick_json_run_of_both_hello_worlds_is_complete_and_sane() {
+    // The default run measures both embedded hello worlds, the CLI command and
+    // the HTTP handler, and writes one result per component.
     let out = Command::new(env!("CARGO_BIN_EXE_siteboss"))
         .args(["benchmark", "--quick", "--json", "--max-instances", "5000"])
         .output()
@@ -35,6 +37,23 @@ fn quick_json_run_is_complete_and_sane() {
     );
     let raw: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("stdout is JSON and nothing else");
+    let items = raw.as_array().expect("an array: one result per component");
+    assert_eq!(items.len(), 2, "the CLI and the HTTP hello");
+    for (i, raw) in items.iter().enumerate() {
+        check_result(raw.clone(), i == 0);
+    }
+    let http: BenchmarkResult = serde_json::from_value(items[1].clone()).unwrap();
+    assert_eq!(http.component.workload.as_deref(), Some("http"));
+    assert_eq!(http.component.request.as_deref(), Some("GET /"));
+    let response = http.component.response.as_ref().expect("the response is reported");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body_bytes, "Hello, world!\n".len() as u64);
+    let cli: BenchmarkResult = serde_json::from_value(items[0].clone()).unwrap();
+    assert_eq!(cli.component.workload.as_deref(), Some("cli"));
+    assert!(cli.component.response.is_none());
+}
+
+fn check_result(raw: serde_json::Value, first: bool) {
     for key in [
         "schema",
         "schema_version",
@@ -43,7 +62,6 @@ fn quick_json_run_is_complete_and_sane() {
         "runner_id",
         "component",
         "settings",
-        "native",
         "configurations",
     ] {
         assert!(raw.get(key).is_some(), "missing top-level key {key}");
@@ -59,6 +77,13 @@ fn quick_json_run_is_complete_and_sane() {
         r.runner.wasmtime_version
     );
     assert!(r.settings.quick);
+    if !first {
+        assert!(r.native.is_none(), "the native process is measured once, with the first component");
+        for c in &r.configurations {
+            check_configuration(c);
+        }
+        return;
+    }
     assert_eq!(
         r.component.bytes as usize,
         siteboss::component::EMBEDDED_HELLO.len()
@@ -73,6 +98,12 @@ fn quick_json_run_is_complete_and_sane() {
 
     assert_eq!(r.configurations.len(), 2, "both allocators by default");
     for c in &r.configurations {
+        check_configuration(c);
+    }
+}
+
+fn check_configuration(c: &siteboss::model::ConfigurationResult) {
+    {
         let a = c.allocator;
         assert!(c.skipped.is_empty(), "{a}: skipped {:?}", c.skipped);
         assert!(!c.config.is_empty(), "{a}: the configuration is printed");
@@ -197,6 +228,8 @@ fn markdown_and_terminal_reports_mark_cited_figures() {
     let out = Command::new(env!("CARGO_BIN_EXE_siteboss"))
         .args([
             "benchmark",
+            "--embedded",
+            "cli",
             "--quick",
             "--allocator",
             "pooling",

@@ -54,9 +54,17 @@ fn gate(env: &[(&str, &str)]) -> Outcome {
     run_to_end(&mut cmd)
 }
 
-/// Trials of the gate on the embedded component: two profiles, every gate metric.
+/// Trials of the gate: every component of the committed manifest, each of
+/// its profiles, every gate metric.
 fn trial_count() -> usize {
-    2 * siteboss::gate::gate_metrics().count()
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(siteboss::manifest::DEFAULT_MANIFEST);
+    let profiles: usize = siteboss::manifest::load(&manifest)
+        .unwrap()
+        .iter()
+        .map(|c| c.profiles.len())
+        .sum();
+    profiles * siteboss::gate::gate_metrics().count()
 }
 
 #[test]

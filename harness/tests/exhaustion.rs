@@ -25,6 +25,8 @@ fn run_phases(
     let json = dir.join("out.json");
     let mut cmd = siteboss_command([
         "benchmark",
+        "--embedded",
+        "cli",
         "--quick",
         "--no-native",
         "--no-progress",
@@ -306,6 +308,8 @@ fn an_instantiation_error() {
             tables: 0,
             table_elements: 0,
             has_run: false,
+            http: false,
+            core_instances: 1,
         };
         let rt = Runtime::compile(&source, &options, footprint).unwrap();
         let d = fill(&rt, &roomy(100));

@@ -24,7 +24,19 @@ fn main() -> std::process::ExitCode {
     let mut args = Arguments::from_args();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let settings = GateSettings::from_env(PathBuf::from(env!("CARGO_BIN_EXE_siteboss")), root);
-    let gate = match Gate::new(settings, vec![GateComponent::embedded()]) {
+    // The components under the gate: assets/components.toml, or the manifest
+    // SITEBOSS_MANIFEST names.
+    let manifest = std::env::var_os("SITEBOSS_MANIFEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(siteboss::manifest::DEFAULT_MANIFEST));
+    let components = match siteboss::manifest::load(&manifest) {
+        Ok(entries) => entries.into_iter().map(GateComponent::from).collect(),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let gate = match Gate::new(settings, components) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("Error: cannot set up the gate: {e:#}");

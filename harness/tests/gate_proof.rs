@@ -51,6 +51,7 @@ fn gate(settings: GateSettings, dir: &Path, wat: &str) -> Arc<Gate> {
     let component = GateComponent {
         name: "proof".into(),
         source: ComponentSource::from_path(&path).unwrap(),
+        ..GateComponent::embedded()
     };
     Gate::new(settings, vec![component]).unwrap()
 }

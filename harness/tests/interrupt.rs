@@ -42,7 +42,7 @@ fn interrupt(
 ) -> BenchmarkResult {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("result.json");
-    let mut child = siteboss_command(["benchmark", "--quick", "--no-native", "--no-progress"])
+    let mut child = siteboss_command(["benchmark", "--embedded", "cli", "--quick", "--no-native", "--no-progress"])
         .args(extra)
         .arg("--json")
         .arg(&json)

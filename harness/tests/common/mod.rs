@@ -56,14 +56,14 @@ pub const START_TRAPS: &str = r#"(component
   (core instance $i (instantiate $m)))"#;
 
 /// The import this host does not provide.
-pub const MISSING_IMPORT_NAME: &str = "wasi:http/outgoing-handler@0.2.0";
+pub const MISSING_IMPORT_NAME: &str = "wasi:keyvalue/store@0.2.0-draft";
 
-/// Imports a `wasi:http/outgoing-handler@0.2.0` function and calls it in `run`.
-pub fn imports_http() -> String {
+/// Imports a `wasi:keyvalue/store` function (not provided here) and calls it in `run`.
+pub fn imports_keyvalue() -> String {
     format!(
         r#"(component
-  (import "{MISSING_IMPORT_NAME}" (instance $http (export "handle" (func))))
-  (core func $handle (canon lower (func $http "handle")))
+  (import "{MISSING_IMPORT_NAME}" (instance $kv (export "handle" (func))))
+  (core func $handle (canon lower (func $kv "handle")))
   (core instance $imports (export "handle" (func $handle)))
   (core module $m
     (import "http" "handle" (func $handle))
@@ -329,6 +329,9 @@ pub fn result_json() -> Vec<u8> {
             fnv1a64: "0123456789abcdef".into(),
             has_run: true,
             artifact_bytes: 9000,
+            workload: Some("cli".into()),
+            request: None,
+            response: None,
         },
         settings: Settings {
             quick: true,

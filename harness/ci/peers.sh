@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Measures the peers a user would pick instead of siteboss's runtime, on the
+# same machine and components, in one run, beside siteboss's own figures in
+# the same units:
+#
+#   - `wasmtime serve` requests/s on the embedded HTTP hello
+#     (assets/http-hello.wasm), loaded by wrk on loopback, against siteboss's
+#     HTTP lifecycles/s (instantiate, serve one request, read the body, drop)
+#     with 1 thread and with every core;
+#   - `wasmtime run --allow-precompiled` whole-process cold start (hyperfine)
+#     on the embedded CLI hello (assets/hello.wasm), against siteboss's
+#     `cold_start_precompiled.process` (a fresh siteboss process that builds
+#     its engine, loads the artifact, instantiates, runs and exits);
+#   - `wasmtime run -C cache=n` from .wasm against siteboss's
+#     `cold_start.process`.
+#
+# Usage: harness/ci/peers.sh [ROUNDS]    (default 2; rounds interleave peer and siteboss)
+# Env:   WASMTIME_ROOT (default ~/.local/wasmtime-48), PEERS_SECONDS (wrk, default 10)
+# Needs: cargo (installs wasmtime-cli 48.0.8 once, ~15 min on 2 cores), and
+#        apt-get for wrk and hyperfine. Not run by .ci/run.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+rounds="${1:-2}"
+secs="${PEERS_SECONDS:-10}"
+wroot="${WASMTIME_ROOT:-$HOME/.local/wasmtime-48}"
+wasmtime="$wroot/bin/wasmtime"
+if [[ ! -x "$wasmtime" ]] || ! "$wasmtime" --version | grep -q '^wasmtime 48\.0\.8'; then
+  echo "peers.sh: installing wasmtime-cli 48.0.8 into $wroot" >&2
+  cargo install wasmtime-cli --version 48.0.8 --locked --root "$wroot"
+fi
+for tool in wrk hyperfine; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "peers.sh: installing $tool" >&2
+    (apt-get update -qq && apt-get install -y -qq "$tool") >/dev/null
+  fi
+done
+(cd "$root" && cargo build --release --quiet --bin siteboss)
+siteboss="$root/target/release/siteboss"
+work="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+http_wasm="$root/assets/http-hello.wasm"
+cli_wasm="$root/assets/hello.wasm"
+"$wasmtime" compile "$cli_wasm" -o "$work/hello.cwasm"
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+serve_rps=(); ours1=(); ours_all=(); run_pre=(); run_wasm=(); our_pre=(); our_wasm=()
+for r in $(seq 1 "$rounds"); do
+  echo "round $r/$rounds: wasmtime serve + wrk" >&2
+  port=$((18000 + r))
+  "$wasmtime" serve --addr "127.0.0.1:$port" "$http_wasm" >"$work/serve.log" 2>&1 &
+  spid=$!
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/" >/dev/null 2>&1 && break; sleep 0.1; done
+  body="$(curl -sf "http://127.0.0.1:$port/")" || { echo "peers.sh: wasmtime serve did not answer" >&2; cat "$work/serve.log" >&2; exit 2; }
+  [[ "$body" == "Hello, world!" ]] || { echo "peers.sh: unexpected body: $body" >&2; exit 2; }
+  wrk -t2 -c16 -d2s "http://127.0.0.1:$port/" >/dev/null            # warm-up
+  rps="$(wrk -t2 -c16 -d"${secs}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')"
+  kill "$spid"; wait "$spid" 2>/dev/null || true
+  serve_rps+=("$rps")
+
+  echo "round $r/$rounds: siteboss HTTP throughput" >&2
+  "$siteboss" benchmark --embedded http --allocator pooling --phases throughput \
+    --no-native --no-progress --json "$work/ours.json" >/dev/null
+  read -r one all < <(python3 - "$work/ours.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["configurations"][0]["throughput"]
+one = [x for x in t if x["threads"] == 1][0]["lifecycles"]["median"]
+best = max(t, key=lambda x: x["threads"])["lifecycles"]["median"]
+print(one, best)
+PY
+)
+  ours1+=("$one"); ours_all+=("$all")
+
+  echo "round $r/$rounds: cold starts (hyperfine, siteboss)" >&2
+  hyperfine -N --warmup 5 --runs 40 --export-json "$work/h.json" \
+    "$wasmtime run --allow-precompiled $work/hello.cwasm" \
+    "$wasmtime run -C cache=n $cli_wasm" >/dev/null 2>&1
+  read -r pre wasm < <(python3 -c "
+import json; h=json.load(open('$work/h.json'))['results']
+print(h[0]['median']*1e3, h[1]['median']*1e3)")
+  run_pre+=("$pre"); run_wasm+=("$wasm")
+  "$siteboss" benchmark --embedded cli --allocator pooling \
+    --phases cold-start,cold-start-precompiled --no-native --no-progress --json "$work/cold.json" >/dev/null
+  read -r opre owasm < <(python3 -c "
+import json; c=json.load(open('$work/cold.json'))['configurations'][0]
+print(c['cold_start_precompiled']['process']['median']/1e6, c['cold_start']['process']['median']/1e6)")
+  our_pre+=("$opre"); our_wasm+=("$owasm")
+done
+
+m() { printf '%s\n' "$@" | median; }
+cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+printf '\n## Peers, same machine, same script run (%s, %s vCPU; %s round(s); medians, each round in brackets)\n\n' "$cpu" "$(nproc)" "$rounds"
+printf '| figure | peer | siteboss | ratio |\n|---|---|---|---|\n'
+awk -v p="$(m "${serve_rps[@]}")" -v s="$(m "${ours_all[@]}")" -v pr="${serve_rps[*]}" -v sr="${ours_all[*]}" 'BEGIN {
+  printf "| HTTP hello: requests/s, every core | wasmtime serve + wrk -t2 -c16: %.0f/s [%s] | lifecycles/s, pooling: %.0f/s [%s] | %.1fx |\n", p, pr, s, sr, s/p }'
+awk -v p="$(m "${serve_rps[@]}")" -v s="$(m "${ours1[@]}")" -v sr="${ours1[*]}" 'BEGIN {
+  printf "| HTTP hello: siteboss with 1 thread | (as above) %.0f/s | %.0f/s [%s] | %.1fx |\n", p, s, sr, s/p }'
+awk -v p="$(m "${run_pre[@]}")" -v s="$(m "${our_pre[@]}")" -v pr="${run_pre[*]}" -v sr="${our_pre[*]}" 'BEGIN {
+  printf "| CLI hello: whole-process cold start from an artifact | wasmtime run --allow-precompiled: %.2f ms [%s] | cold_start_precompiled.process: %.2f ms [%s] | %.2fx |\n", p, pr, s, sr, s/p }'
+awk -v p="$(m "${run_wasm[@]}")" -v s="$(m "${our_wasm[@]}")" -v pr="${run_wasm[*]}" -v sr="${our_wasm[*]}" 'BEGIN {
+  printf "| CLI hello: whole-process cold start from .wasm, no cache | wasmtime run -C cache=n: %.2f ms [%s] | cold_start.process: %.2f ms [%s] | %.2fx |\n", p, pr, s, sr, s/p }'
+printf '\nThe HTTP ratio divides lifecycles/s (fresh instance per request, served in process, no sockets) by\nrequests/s over loopback TCP with wrk on the same 2 vCPUs: it is what a host gains by\ninstantiating per request, not a like-for-like network figure.\n'
