@@ -6,8 +6,8 @@ use crate::component::ComponentSource;
 use crate::engine::RuntimeOptions;
 use crate::measure::{self, Plan, Subject};
 use crate::model::{
-    Allocator, BenchmarkResult, ComponentInfo, ConfigurationResult, SCHEMA_NAME, SCHEMA_VERSION,
-    Settings, Skipped, Status,
+    Allocator, BenchmarkResult, Budgeted, ComponentInfo, ConfigurationResult, SCHEMA_NAME,
+    SCHEMA_VERSION, Settings, Skipped, Status,
 };
 use crate::progress::Progress;
 use std::path::{Path, PathBuf};
@@ -204,6 +204,7 @@ pub fn run(
             max_memory_bytes: p.density.max_memory_bytes,
             min_available_bytes: p.density.min_available_bytes,
             time_limit_seconds: p.density.time_limit_seconds,
+            budget_seconds: Some(budget_table(p)),
         },
         native: None,
         configurations: Vec::new(),
@@ -227,6 +228,7 @@ pub fn run(
             allocator: a,
             config: describe(subject, p),
             skipped: Vec::new(),
+            budgeted: Vec::new(),
             cold_start: None,
             cold_start_precompiled: None,
             warm_start: None,
@@ -254,7 +256,12 @@ pub fn run(
         for phase in Phase::ALL.iter().filter(|ph| !o.phases.contains(ph)) {
             cfg.skipped.push(Skipped {
                 phase: phase.name().into(),
-                reason: "not selected (--phases)".into(),
+                reason: if o.quick && *phase == Phase::Counts && o.phases.len() + 1 == Phase::ALL.len() {
+                    "not in --quick (counting under Valgrind takes seconds per profile); add it with --phases"
+                        .into()
+                } else {
+                    "not selected (--phases)".into()
+                },
             });
         }
         result.configurations.push(cfg);
@@ -279,6 +286,8 @@ pub fn run(
                     reason: format!("{e:#}"),
                 });
             }
+            let cut = budget_cuts(phase, p, &result.configurations[idx]);
+            result.configurations[idx].budgeted.extend(cut);
             sink(&result);
         }
     }
@@ -308,14 +317,104 @@ fn interrupted(
     result
 }
 
+/// Each phase's budget per profile, for the result's settings.
+fn budget_table(p: &Plan) -> std::collections::BTreeMap<String, f64> {
+    let b = &p.budget;
+    [
+        (Phase::ColdStart, b.cold_seconds),
+        (Phase::ColdStartPrecompiled, b.cold_seconds),
+        (Phase::WarmStart, b.warm_seconds),
+        (Phase::Lifecycle, b.lifecycle_seconds),
+        (Phase::Throughput, b.throughput_seconds),
+        (Phase::Memory, b.memory_seconds),
+        (Phase::Concurrency, p.density.time_limit_seconds),
+        (Phase::Counts, b.counts_seconds),
+    ]
+    .into_iter()
+    .map(|(ph, s)| (ph.name().to_owned(), s))
+    .collect()
+}
+
+/// Where `phase`'s time budget stopped it before its sample target.
+fn budget_cuts(phase: Phase, p: &Plan, cfg: &ConfigurationResult) -> Vec<Budgeted> {
+    let b = &p.budget;
+    let cut = |what: &str, taken: usize, target: usize, seconds: f64| {
+        (taken < target).then(|| Budgeted {
+            phase: phase.name().into(),
+            what: what.into(),
+            taken,
+            target,
+            budget_seconds: seconds,
+        })
+    };
+    let per_round = p.rounds * p.samples_per_round;
+    match phase {
+        Phase::ColdStart => cfg
+            .cold_start
+            .as_ref()
+            .and_then(|c| cut("fresh processes", c.in_process.n, p.cold_processes, b.cold_seconds))
+            .into_iter()
+            .collect(),
+        Phase::ColdStartPrecompiled => cfg
+            .cold_start_precompiled
+            .as_ref()
+            .and_then(|c| cut("fresh processes", c.in_process.n, p.cold_processes, b.cold_seconds))
+            .into_iter()
+            .collect(),
+        Phase::WarmStart => cfg
+            .warm_start
+            .as_ref()
+            .and_then(|w| cut("samples", w.n, per_round, b.warm_seconds))
+            .into_iter()
+            .collect(),
+        Phase::Lifecycle => cfg
+            .lifecycle
+            .as_ref()
+            .and_then(|l| cut("samples", l.total.n, per_round, b.lifecycle_seconds))
+            .into_iter()
+            .collect(),
+        Phase::Throughput => cfg
+            .throughput
+            .iter()
+            .filter_map(|t| {
+                cut(
+                    &format!("rounds of {} s with {} threads", p.throughput_seconds, t.threads),
+                    t.instantiations.rounds.len(),
+                    p.rounds,
+                    b.throughput_seconds,
+                )
+            })
+            .collect(),
+        Phase::Memory => cfg
+            .memory
+            .as_ref()
+            .map(|m| {
+                let most = m.points.iter().map(|pt| pt.instances).max().unwrap_or(0);
+                let planned = p.memory_points.iter().copied().max().unwrap_or(0);
+                cut("child processes", m.per_instance.rounds.len(), p.memory_rounds, b.memory_seconds)
+                    .into_iter()
+                    .chain(cut("live instances at the largest point", most, planned, b.memory_seconds))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Phase::Concurrency | Phase::Counts => Vec::new(),
+    }
+}
+
 fn describe(subject: &Subject, p: &Plan) -> Vec<String> {
     let mut lines = crate::engine::describe(&subject.options, &subject.footprint);
-    if subject.options.allocator == Allocator::Pooling {
+    if subject.options.allocator.is_pooling() {
         lines.retain(|l| !l.starts_with("pool capacity"));
         lines.push(format!(
             "pool capacity = sized per phase: {} slots for cold/warm/lifecycle/throughput, largest memory point + 1 for memory, --max-instances + 1 for concurrency (each slot costs resident memory and engine start-up time up front)",
             p.latency_pool_capacity
         ));
+        let most = crate::engine::max_pool_capacity(subject.options.allocator);
+        if most < u32::MAX {
+            lines.push(format!(
+                "pool capacity at most {most} slots: each reserves 4 GiB of address space plus guard regions, and the pool takes at most 64 TiB"
+            ));
+        }
     }
     lines
 }
@@ -358,9 +457,11 @@ fn run_phase(
         }
         Phase::Throughput => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
+            let share = p.budget.throughput_seconds / p.threads.len().max(1) as f64;
             for &threads in &p.threads {
-                cfg.throughput
-                    .push(measure::throughput::throughput(&rt, p, threads, &tick)?);
+                cfg.throughput.push(measure::throughput::throughput(
+                    &rt, p, threads, share, &tick,
+                )?);
             }
         }
         Phase::Memory => cfg.memory = Some(measure::memory::memory(exe, subject, p, dir, &tick)?),
@@ -369,7 +470,38 @@ fn run_phase(
             tick();
         }
         Phase::Counts => {
-            let plan = measure::count::CountPlan::standard();
+            // The plan must not depend on the machine's mood: base and head
+            // counted with different block sizes would differ by the plan,
+            // not the code. So it is fitted to nominal inputs: compile time
+            // from the component's size (about 1.5 MB/s here), and the
+            // lifecycle rounded to its nearest power of ten.
+            let estimate = measure::count::nominal_lifecycle(subject.lifecycle_estimate()?);
+            let compile = measure::count::nominal_compile(subject.source.bytes.len());
+            let Some(plan) = measure::count::fit_plan(
+                measure::count::CountPlan::standard(),
+                compile,
+                estimate,
+                p.budget.counts_seconds,
+            ) else {
+                tick();
+                anyhow::bail!(
+                    "time budget: counting would take about {:.0} s under Valgrind at the least (compiling alone took {:.2} s natively, a lifecycle {:.2} ms), more than this phase's {} s; `--phases counts` with a full run, or the gate, counts it",
+                    measure::count::least_seconds(compile, estimate),
+                    subject.compile_time.as_secs_f64(),
+                    estimate.as_secs_f64() * 1e3,
+                    p.budget.counts_seconds
+                );
+            };
+            let standard = measure::count::CountPlan::standard();
+            if plan != standard {
+                cfg.budgeted.push(Budgeted {
+                    phase: phase.name().into(),
+                    what: "operations per block".into(),
+                    taken: plan.ops,
+                    target: standard.ops,
+                    budget_seconds: p.budget.counts_seconds,
+                });
+            }
             let mut counts = match measure::count::find_valgrind() {
                 Ok(vg) => measure::count::count(
                     &vg,

@@ -114,7 +114,7 @@ pub struct AbArgs {
     pub subject: ComponentArgs,
 
     /// Which allocator configurations to compare.
-    #[arg(long, value_enum, default_value = "both")]
+    #[arg(long, value_enum, default_value = "all")]
     pub allocator: AllocatorChoice,
 
     /// The time budget in seconds; the run stops earlier once every verdict
@@ -158,11 +158,7 @@ pub struct AbArgs {
 impl AbArgs {
     /// The allocators these arguments select, production profile first.
     pub fn allocators(&self) -> Vec<Allocator> {
-        match self.allocator {
-            AllocatorChoice::Pooling => vec![Allocator::Pooling],
-            AllocatorChoice::OnDemand => vec![Allocator::OnDemand],
-            AllocatorChoice::Both => Allocator::ALL.to_vec(),
-        }
+        self.allocator.allocators()
     }
 }
 
@@ -241,12 +237,29 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
 /// Which allocators to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AllocatorChoice {
-    /// The production profile: pooling allocator with exactly sized slots.
+    /// The density profile: pooling allocator with slots sized to the
+    /// component, no guard pages, no copy-on-write image.
     Pooling,
+    /// The latency profile: pooling allocator with copy-on-write images and
+    /// guard pages (roughly what `wasmtime serve` runs).
+    PoolingCow,
     /// Wasmtime's default on-demand allocator.
     OnDemand,
-    /// Both, side by side (the default).
-    Both,
+    /// All three, side by side (the default; `both` is an old name for it).
+    #[value(alias = "both")]
+    All,
+}
+
+impl AllocatorChoice {
+    /// The allocators this choice selects, pooling profiles first.
+    pub fn allocators(self) -> Vec<Allocator> {
+        match self {
+            AllocatorChoice::Pooling => vec![Allocator::Pooling],
+            AllocatorChoice::PoolingCow => vec![Allocator::PoolingCow],
+            AllocatorChoice::OnDemand => vec![Allocator::OnDemand],
+            AllocatorChoice::All => Allocator::ALL.to_vec(),
+        }
+    }
 }
 
 /// Options of `siteboss benchmark`.
@@ -256,7 +269,7 @@ pub struct BenchmarkArgs {
     #[command(flatten)]
     pub subject: ComponentArgs,
 
-    /// Which allocator configurations to measure. [default: both; with
+    /// Which allocator configurations to measure. [default: all; with
     /// --manifest, each component's `profiles`]
     #[arg(long, value_enum)]
     pub allocator: Option<AllocatorChoice>,
@@ -268,8 +281,9 @@ pub struct BenchmarkArgs {
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = crate::manifest::DEFAULT_MANIFEST, conflicts_with_all = ["component", "embedded"])]
     pub manifest: Option<PathBuf>,
 
-    /// A short run (about 20 s) for CI: fewer samples, and the concurrency
-    /// phase capped at 20,000 instances.
+    /// A short run for CI: fewer samples, shorter time budgets (about 30 s
+    /// for three profiles), and the concurrency phase capped at 20,000
+    /// instances and 3 s.
     #[arg(long)]
     pub quick: bool,
 
@@ -299,12 +313,13 @@ pub struct BenchmarkArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub min_available: Option<u64>,
 
-    /// Concurrency phase: stop after this many seconds. [default: 60, or 10 with --quick]
+    /// Concurrency phase: stop after this many seconds. [default: 20, or 3 with --quick]
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
 
     /// Pooling: the linear-memory slot of each instance, in bytes. By default
-    /// it is sized exactly to what the component reached in a probe run.
+    /// it is the maximum the component's memories declare, or else twice what
+    /// it reached in a probe run (at most --instance-memory-limit).
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub memory_slot: Option<u64>,
 
@@ -365,11 +380,7 @@ impl BenchmarkArgs {
 
     /// The allocators these arguments select, production profile first.
     pub fn allocators(&self) -> Vec<Allocator> {
-        match self.allocator.unwrap_or(AllocatorChoice::Both) {
-            AllocatorChoice::Pooling => vec![Allocator::Pooling],
-            AllocatorChoice::OnDemand => vec![Allocator::OnDemand],
-            AllocatorChoice::Both => Allocator::ALL.to_vec(),
-        }
+        self.allocator.unwrap_or(AllocatorChoice::All).allocators()
     }
 
     /// Whether --allocator was given.
@@ -378,10 +389,20 @@ impl BenchmarkArgs {
     }
 
     /// The phases these arguments select, in the order a run measures them.
+    ///
+    /// `--quick` leaves out the counts phase unless `--phases` names it:
+    /// counting under Valgrind takes seconds per profile, and a quick run's
+    /// counts would otherwise be cut to fewer operations per block.
     pub fn phases(&self) -> Vec<Phase> {
         Phase::ALL
             .into_iter()
-            .filter(|p| self.phases.is_empty() || self.phases.contains(p))
+            .filter(|p| {
+                if self.phases.is_empty() {
+                    !(self.quick && *p == Phase::Counts)
+                } else {
+                    self.phases.contains(p)
+                }
+            })
             .collect()
     }
 

@@ -86,6 +86,10 @@ pub struct Footprint {
     /// `total_core_instances` is this times the pool capacity).
     #[serde(default = "default_core_instances")]
     pub core_instances: u32,
+    /// The largest maximum its linear memories declare, in bytes, when every
+    /// one declares a maximum; `None` when any may grow without one.
+    #[serde(default)]
+    pub declared_max_bytes: Option<u64>,
 }
 
 fn default_core_instances() -> u32 {
@@ -188,6 +192,7 @@ impl Runtime {
             has_run: false,
             http: false,
             core_instances: 0,
+            declared_max_bytes: None,
         };
         let engine = new_engine(&probe_options, &unknown)?;
         let component = compile(&engine, source)?;
@@ -225,6 +230,7 @@ impl Runtime {
             has_run,
             http,
             core_instances: crate::component::core_instances(&source.bytes).max(1),
+            declared_max_bytes: declared_memory_max(&source.bytes),
         };
         Ok((footprint, run_error))
     }
@@ -601,18 +607,27 @@ pub fn config(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result
     let mut config = Config::new();
     // Every configuration can interrupt a component that never returns.
     config.epoch_interruption(true);
-    if options.allocator == Allocator::Pooling {
+    if options.allocator.is_pooling() {
         let slot = memory_slot(options, footprint);
-        let cap = options.pool_capacity;
+        let cap = pool_capacity(options);
         let per = |n: u32| cap.saturating_mul(n.max(1));
-        // Exactly sized slots with no guard pages and no copy-on-write image:
-        // every slot is one read/write region of the pool's single mapping, so
-        // live instances add no memory mappings. Bounds are checked explicitly.
-        config.memory_reservation(slot);
-        config.memory_guard_size(0);
-        config.memory_reservation_for_growth(0);
-        config.guard_before_linear_memory(false);
-        config.memory_init_cow(false);
+        if options.allocator == Allocator::Pooling {
+            // Density: exactly sized slots with no guard pages and no
+            // copy-on-write image: every slot is one read/write region of the
+            // pool's single mapping, so live instances add no memory
+            // mappings. Bounds are checked explicitly, and data segments are
+            // copied in at every instantiation.
+            config.memory_reservation(slot);
+            config.memory_guard_size(0);
+            config.memory_reservation_for_growth(0);
+            config.guard_before_linear_memory(false);
+            config.memory_init_cow(false);
+        } else {
+            // Latency: Wasmtime's default 4 GiB reservation and 32 MiB guard
+            // regions (so compiled code needs no explicit bounds checks) and
+            // copy-on-write images (data segments are mapped, not copied).
+            config.memory_init_cow(true);
+        }
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(cap)
             .total_core_instances(per(footprint.core_instances.max(1)))
@@ -636,13 +651,97 @@ pub fn config(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result
     Ok(config)
 }
 
+/// How a pooling slot's size was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotBasis {
+    /// `--memory-slot`.
+    Given,
+    /// The maximum the component's memories declare.
+    DeclaredMaximum,
+    /// Twice what the probe run reached (headroom), capped at the store limit.
+    Headroom,
+}
+
+/// The pooling allocator's linear-memory slot size for `footprint`, and why.
+///
+/// One probe run is not trusted to show the most an instance will use: a
+/// component that declares a maximum gets a slot of that maximum (when it is
+/// within the store limit); otherwise the slot is twice the probe's peak,
+/// never more than the store limit. An instance that grows past its slot
+/// fails its `memory.grow`, as it would at the store limit.
+pub fn slot_sizing(options: &RuntimeOptions, footprint: &Footprint) -> (u64, SlotBasis) {
+    let (bytes, basis) = match (options.memory_slot, footprint.declared_max_bytes) {
+        (Some(given), _) => (given, SlotBasis::Given),
+        (None, Some(max)) if max <= options.max_memory_bytes => (max, SlotBasis::DeclaredMaximum),
+        (None, _) => (
+            footprint
+                .memory_bytes
+                .saturating_mul(2)
+                .min(options.max_memory_bytes)
+                .max(footprint.memory_bytes),
+            SlotBasis::Headroom,
+        ),
+    };
+    (bytes.max(65536).next_multiple_of(65536), basis)
+}
+
 /// The pooling allocator's linear-memory slot size for `footprint`.
 pub fn memory_slot(options: &RuntimeOptions, footprint: &Footprint) -> u64 {
+    slot_sizing(options, footprint).0
+}
+
+/// Address space the copy-on-write profile's pool may reserve: half of
+/// x86-64's 128 TiB user address space.
+const COW_POOL_ADDRESS_SPACE: u64 = 64 << 40;
+
+/// Address space one slot of the copy-on-write profile reserves: Wasmtime's
+/// default 4 GiB reservation plus its 32 MiB guard region after the memory
+/// and 32 MiB before it.
+const COW_SLOT_STRIDE: u64 = (4 << 30) + (64 << 20);
+
+/// The most slots the pool of `allocator` is given: the copy-on-write
+/// profile reserves 4 GiB of address space per slot, so its pool is capped
+/// at what fits in [`COW_POOL_ADDRESS_SPACE`] (about 16,000 slots).
+pub fn max_pool_capacity(allocator: Allocator) -> u32 {
+    match allocator {
+        Allocator::PoolingCow => (COW_POOL_ADDRESS_SPACE / COW_SLOT_STRIDE) as u32,
+        _ => u32::MAX,
+    }
+}
+
+fn pool_capacity(options: &RuntimeOptions) -> u32 {
     options
-        .memory_slot
-        .unwrap_or(footprint.memory_bytes)
-        .max(65536)
-        .next_multiple_of(65536)
+        .pool_capacity
+        .min(max_pool_capacity(options.allocator))
+}
+
+/// The largest maximum declared by the linear memories of every core module
+/// in `bytes`, when each memory (defined or imported) declares one.
+pub fn declared_memory_max(bytes: &[u8]) -> Option<u64> {
+    use wasmparser::{Parser, Payload, TypeRef};
+    let mut most = None::<u64>;
+    let mut seen = false;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let types: Vec<wasmparser::MemoryType> = match payload.ok()? {
+            Payload::MemorySection(r) => r.into_iter().collect::<Result<_, _>>().ok()?,
+            Payload::ImportSection(r) => r
+                .into_imports()
+                .filter_map(|i| match i.map(|i| i.ty) {
+                    Ok(TypeRef::Memory(m)) => Some(Ok(m)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<_, _>>()
+                .ok()?,
+            _ => continue,
+        };
+        for m in types {
+            seen = true;
+            let page = 1u64 << m.page_size_log2.unwrap_or(16);
+            most = Some(most.unwrap_or(0).max(m.maximum?.saturating_mul(page)));
+        }
+    }
+    most.filter(|_| seen)
 }
 
 fn table_bytes(footprint: &Footprint) -> u64 {
@@ -662,16 +761,39 @@ pub fn describe(options: &RuntimeOptions, footprint: &Footprint) -> Vec<String> 
             options.output_limit
         ),
     ];
-    if options.allocator == Allocator::Pooling {
-        let slot = memory_slot(options, footprint);
+    if options.allocator.is_pooling() {
+        let (slot, basis) = slot_sizing(options, footprint);
+        let cap = pool_capacity(options);
+        lines.push(format!("pool capacity = {cap} component instances"));
+        if cap < options.pool_capacity {
+            lines.push(format!(
+                "pool capacity capped at {cap}: each slot reserves 4 GiB + guards of address space"
+            ));
+        }
+        lines.push(format!(
+            "memory slot = {slot} bytes ({}), max_memory_size = {slot}",
+            match basis {
+                SlotBasis::Given => "--memory-slot".to_owned(),
+                SlotBasis::DeclaredMaximum => "the component's declared memory maximum".to_owned(),
+                SlotBasis::Headroom => format!(
+                    "headroom: 2 x the {} bytes the probe run reached, at most the store limit",
+                    footprint.memory_bytes
+                ),
+            }
+        ));
+        if options.allocator == Allocator::Pooling {
+            lines.extend([
+                format!("memory_reservation = {slot}"),
+                "memory_guard_size = 0, guard_before_linear_memory = false, memory_reservation_for_growth = 0".to_owned(),
+                "memory_init_cow = false".to_owned(),
+            ]);
+        } else {
+            lines.extend([
+                "memory_reservation, memory_guard_size, guard_before_linear_memory = Wasmtime default (4 GiB, 32 MiB, true)".to_owned(),
+                "memory_init_cow = true".to_owned(),
+            ]);
+        }
         lines.extend([
-            format!("pool capacity = {} component instances", options.pool_capacity),
-            format!(
-                "memory slot = {slot} bytes ({}), memory_reservation = {slot}",
-                if options.memory_slot.is_some() { "--memory-slot" } else { "sized from the component's footprint" }
-            ),
-            "memory_guard_size = 0, guard_before_linear_memory = false, memory_reservation_for_growth = 0".to_owned(),
-            "memory_init_cow = false".to_owned(),
             format!("memories per instance = {}, tables per instance = {}", footprint.memories, footprint.tables),
             format!("table_elements = {}", footprint.table_elements.max(1)),
             format!("linear_memory_keep_resident = {slot}, table_keep_resident = {}", table_bytes(footprint)),

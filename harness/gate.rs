@@ -323,6 +323,7 @@ impl Gate {
                     let plan = Plan {
                         memory_points: vec![100, 500, 1000, 2000],
                         memory_rounds: rounds,
+                        budget: measure::Budgets::unlimited(),
                         ..Plan::quick()
                     };
                     let m = measure::memory::memory(
@@ -465,6 +466,7 @@ impl Gate {
             rounds: 1,
             warmup: 100,
             samples_per_round: 700,
+            budget: measure::Budgets::unlimited(),
             ..Plan::quick()
         };
         let none = || {};

@@ -2,7 +2,7 @@
 //! the first instantiation and the first run.
 
 use super::child::{self, ColdReply, Reply, Request, Task};
-use super::{Plan, Subject};
+use super::{Budget, Plan, Subject};
 use crate::component::ComponentSource;
 use crate::engine::{Footprint, Load, Runtime, RuntimeOptions, new_engine};
 use crate::model::{ColdStartResult, Unit};
@@ -97,7 +97,8 @@ fn one_process(
 }
 
 /// Cold start in `plan.cold_processes` fresh child processes (after one
-/// untimed), and repeated `plan.cold_repeats` times inside this process.
+/// untimed), and repeated `plan.cold_repeats` times inside this process;
+/// fewer of each (at least one) when `plan.budget.cold_seconds` runs out.
 ///
 /// # Errors
 ///
@@ -112,19 +113,26 @@ pub fn cold_start(
 ) -> anyhow::Result<ColdStartResult> {
     let options = subject.options_with_capacity(u64::from(plan.latency_pool_capacity));
     let artifact = precompiled.then(|| subject.artifact.clone());
-    // One untimed process first: it pages in the binary and the artifact.
-    in_fresh_processes(
-        exe,
-        subject,
-        precompiled,
-        1,
-        plan.latency_pool_capacity,
-        dir,
-    )?;
+    let budget = Budget::start(plan.budget.cold_seconds, 1);
+    // One untimed process first: it pages in the binary and the artifact;
+    // skipped when compiling alone would take a quarter of the budget.
+    if precompiled || subject.compile_time.as_secs_f64() < plan.budget.cold_seconds / 4.0 {
+        in_fresh_processes(
+            exe,
+            subject,
+            precompiled,
+            1,
+            plan.latency_pool_capacity,
+            dir,
+        )?;
+    }
     let mut replies = Vec::with_capacity(plan.cold_processes);
     let mut walls = Vec::with_capacity(plan.cold_processes);
     let mut peaks = Vec::with_capacity(plan.cold_processes);
-    for _ in 0..plan.cold_processes {
+    for i in 0..plan.cold_processes {
+        if i > 0 && budget.spent() {
+            break;
+        }
         let (cold, exit) = one_process(exe, subject, precompiled, plan.latency_pool_capacity, dir)?;
         replies.push(cold);
         walls.push(exit.wall.as_nanos() as f64);
@@ -134,8 +142,15 @@ pub fn cold_start(
             anyhow::bail!("interrupted");
         }
     }
+    // Ticks for the processes the budget cut, so the bar stays in step.
+    for _ in replies.len()..plan.cold_processes {
+        tick();
+    }
     let mut repeated = Vec::with_capacity(plan.cold_repeats);
-    for _ in 0..plan.cold_repeats {
+    for i in 0..plan.cold_repeats {
+        if i > 0 && budget.spent() {
+            break;
+        }
         repeated.push(
             once(
                 &subject.source,

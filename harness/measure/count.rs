@@ -132,6 +132,80 @@ impl CountPlan {
     }
 }
 
+/// How many times slower code runs under callgrind than natively, about.
+const VALGRIND_SLOWDOWN: f64 = 60.0;
+/// Valgrind's start-up with the `siteboss` binary, about, in seconds.
+const VALGRIND_START_SECONDS: f64 = 3.0;
+/// Lifecycles one round costs per operation of its blocks, about: warm
+/// start, run, drop and lifecycle blocks, with the set-up they need.
+const LIFECYCLES_PER_OP: f64 = 4.0;
+
+/// About how long the counts phase takes with `plan`: the counting child
+/// under Valgrind (compiling the component, the warm-up and every block),
+/// then the native page-fault loop.
+pub fn plan_seconds(plan: &CountPlan, compile: Duration, lifecycle: Duration) -> f64 {
+    let l = lifecycle.as_secs_f64();
+    let c = compile.as_secs_f64();
+    let instance_ops = (plan.warmup as f64 + plan.rounds as f64 * plan.ops as f64 * LIFECYCLES_PER_OP) * l;
+    // Engine creation and deserializing are cheap next to compiling; count
+    // each engine-level operation as a hundredth of a compile plus a lifecycle.
+    let cold_ops = (plan.rounds * plan.cold_ops * 3) as f64 * (c / 100.0 + l);
+    let under_valgrind = VALGRIND_START_SECONDS + VALGRIND_SLOWDOWN * (c + instance_ops + cold_ops);
+    let page_faults = (plan.warmup + plan.rounds * plan.ops) as f64 * l;
+    under_valgrind + page_faults
+}
+
+/// A nominal compile time for a component of `bytes`: about 1.5 MB/s
+/// (a 1.5 MB component compiled in 0.68–1.03 s on the development machine),
+/// at least 10 ms. Deterministic, unlike a measured time.
+pub fn nominal_compile(bytes: usize) -> Duration {
+    Duration::from_secs_f64((bytes as f64 / 1.5e6).max(0.01))
+}
+
+/// `lifecycle` rounded to the nearest power of ten (in log space), so that a
+/// loaded machine rarely moves it to another plan.
+pub fn nominal_lifecycle(lifecycle: Duration) -> Duration {
+    let s = lifecycle.as_secs_f64().max(1e-7);
+    Duration::from_secs_f64(10f64.powf(s.log10().round()))
+}
+
+/// The smallest plan the counts phase runs: a few operations per block,
+/// three rounds.
+pub const LEAST_PLAN: CountPlan = CountPlan {
+    warmup: 2,
+    ops: 5,
+    cold_ops: 2,
+    rounds: 3,
+};
+
+/// About how long the counts phase takes at the least ([`LEAST_PLAN`]).
+pub fn least_seconds(compile: Duration, lifecycle: Duration) -> f64 {
+    plan_seconds(&LEAST_PLAN, compile, lifecycle)
+}
+
+/// `plan`, or the largest scaled-down version of it that fits in `budget`
+/// seconds (see [`plan_seconds`]), or `None` when even [`LEAST_PLAN`] does not.
+pub fn fit_plan(
+    plan: CountPlan,
+    compile: Duration,
+    lifecycle: Duration,
+    budget: f64,
+) -> Option<CountPlan> {
+    let scaled = |f: f64| {
+        let at_least = |n: usize, least: usize| ((n as f64 * f) as usize).max(least).min(n);
+        CountPlan {
+            warmup: at_least(plan.warmup, LEAST_PLAN.warmup),
+            ops: at_least(plan.ops, LEAST_PLAN.ops),
+            cold_ops: at_least(plan.cold_ops, LEAST_PLAN.cold_ops),
+            rounds: if f >= 0.1 { plan.rounds } else { LEAST_PLAN.rounds.min(plan.rounds) },
+        }
+    };
+    [1.0, 0.5, 0.25, 0.1, 0.05, 0.02, 0.0]
+        .into_iter()
+        .map(scaled)
+        .find(|p| plan_seconds(p, compile, lifecycle) <= budget)
+}
+
 /// The file descriptor of the marker calls: far above any descriptor the
 /// child opens, so the call fails at once with `EBADF`.
 const MARKER_FD: libc::c_long = 1_000_003;
@@ -760,6 +834,21 @@ pub fn page_faults_lifecycle(rt: &Runtime, plan: &CountPlan) -> anyhow::Result<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slow_component_is_counted_in_fewer_operations_or_not_at_all() {
+        let ms = Duration::from_millis;
+        let standard = CountPlan::standard();
+        // A hello world: the standard plan fits a generous budget.
+        assert_eq!(fit_plan(standard, ms(60), Duration::from_micros(10), 60.0), Some(standard));
+        // A 4 ms lifecycle: fewer operations per block.
+        let cut = fit_plan(standard, ms(60), ms(4), 60.0).expect("fits scaled down");
+        assert!(cut.ops < standard.ops && cut.ops >= LEAST_PLAN.ops, "{cut:?}");
+        assert!(plan_seconds(&cut, ms(60), ms(4)) <= 60.0);
+        // Compiling for a second natively cannot fit 15 s under Valgrind.
+        assert_eq!(fit_plan(standard, ms(1000), ms(4), 15.0), None);
+        assert!(least_seconds(ms(1000), ms(4)) > 15.0);
+    }
 
     #[test]
     fn callgrind_parts_are_read_by_label() {

@@ -9,7 +9,6 @@ use super::child::{self, Reply, Request, Task};
 use super::{DensityLimits, Subject, os};
 use crate::component::ComponentSource;
 use crate::engine::{InstanceError, Live, Runtime};
-use crate::model::Allocator;
 use crate::model::{DensityResult, Limit};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -44,7 +43,7 @@ pub fn serve(
     let mut shrunk = false;
     let rt = loop {
         let can_shrink = as_limit.is_some()
-            && options.allocator == Allocator::Pooling
+            && options.allocator.is_pooling()
             && options.pool_capacity > 1;
         match Runtime::deserialize(artifact, source, &options, request.footprint) {
             Ok(rt)

@@ -2,7 +2,7 @@
 //! resident memory of fresh child processes.
 
 use super::child::{self, MemoryReading, MemoryReply, Reply, Request, Task};
-use super::{Plan, Subject, os};
+use super::{Budget, MIN_ROUNDS, Plan, Subject, os};
 use crate::engine::Runtime;
 use crate::model::{MemoryPoint, MemoryResult, Unit};
 use crate::stats::{slope, summarize, summarize_per_round};
@@ -62,7 +62,17 @@ pub fn memory(
     dir: &Path,
     tick: &dyn Fn(),
 ) -> anyhow::Result<MemoryResult> {
-    let max = plan.memory_points.iter().copied().max().unwrap_or(1) as u64;
+    let points = fitting_points(
+        &plan.memory_points,
+        subject.lifecycle_estimate()?.as_secs_f64(),
+        plan.budget.memory_seconds / MIN_ROUNDS.min(plan.memory_rounds).max(1) as f64,
+        subject.footprint.memory_bytes,
+        os::available_bytes()
+            .unwrap_or(0)
+            .saturating_sub(plan.density.min_available_bytes)
+            / 2,
+    );
+    let max = points.iter().copied().max().unwrap_or(1) as u64;
     let request = Request {
         component: subject.source.path.clone(),
         embedded: subject.source.embedded,
@@ -71,11 +81,16 @@ pub fn memory(
         reply: dir.join("memory.reply.json"),
         task: Task::Memory {
             artifact: subject.artifact.clone(),
-            points: plan.memory_points.clone(),
+            points: points.clone(),
         },
     };
+    let budget = Budget::start(plan.budget.memory_seconds, 1);
     let mut replies = Vec::with_capacity(plan.memory_rounds);
-    for _ in 0..plan.memory_rounds {
+    for i in 0..plan.memory_rounds {
+        if i >= MIN_ROUNDS && budget.spent() {
+            tick();
+            continue;
+        }
         let (reply, _) = child::spawn(exe, &request, dir, Duration::from_secs(300))?;
         let Reply::Memory(m) = reply else {
             anyhow::bail!("a memory child gave the wrong kind of reply");
@@ -86,8 +101,38 @@ pub fn memory(
             anyhow::bail!("interrupted");
         }
     }
-    Ok(summarize_memory(&replies, &plan.memory_points))
+    Ok(summarize_memory(&replies, &points))
 }
+
+/// Seconds a child process takes before its first instance, about.
+const CHILD_START_SECONDS: f64 = 0.05;
+
+/// The memory points one round can reach within `round_seconds`, when each
+/// instance takes `lifecycle` seconds to create and run, and within
+/// `memory_room` bytes when each holds up to `instance_bytes`: the planned
+/// points from the smallest up while they fit, and always the two smallest
+/// (a slope needs two).
+pub fn fitting_points(
+    planned: &[usize],
+    lifecycle: f64,
+    round_seconds: f64,
+    instance_bytes: u64,
+    memory_room: u64,
+) -> Vec<usize> {
+    let mut sorted = planned.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .iter()
+        .enumerate()
+        .filter(|&(i, &n)| {
+            i < 2
+                || (CHILD_START_SECONDS + n as f64 * lifecycle <= round_seconds
+                    && (n as u64).saturating_mul(instance_bytes) <= memory_room)
+        })
+        .map(|(_, &n)| n)
+        .collect()
+}
+
 
 /// Summarises children's readings. Pure, so it is tested without children.
 pub fn summarize_memory(replies: &[MemoryReply], points: &[usize]) -> MemoryResult {
@@ -137,6 +182,19 @@ pub fn summarize_memory(replies: &[MemoryReply], points: &[usize]) -> MemoryResu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn points_are_cut_to_the_time_and_memory_a_round_has() {
+        let planned = [1, 10, 100, 1000, 10_000];
+        // A fast, small instance reaches every point.
+        assert_eq!(fitting_points(&planned, 1e-5, 1.0, 65536, 1 << 34), planned);
+        // 4 ms per instance in a 1 s round: up to 100.
+        assert_eq!(fitting_points(&planned, 0.004, 1.0, 65536, 1 << 34), [1, 10, 100]);
+        // 32 MiB per instance in 4 GiB of room: up to 100.
+        assert_eq!(fitting_points(&planned, 1e-5, 100.0, 32 << 20, 4 << 30), [1, 10, 100]);
+        // However slow, the two smallest stay.
+        assert_eq!(fitting_points(&[10, 1, 100], 10.0, 0.1, 1, 1), [1, 10]);
+    }
 
     #[test]
     fn slope_is_per_instance_cost_not_total_over_n() {

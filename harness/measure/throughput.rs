@@ -1,7 +1,7 @@
 //! Throughput: how many instantiations and lifecycles per second all threads
 //! complete together.
 
-use super::Plan;
+use super::{MIN_ROUNDS, Plan};
 use crate::engine::{InstanceError, Runtime};
 use crate::model::{ThroughputResult, Unit};
 use crate::stats::summarize_per_round;
@@ -19,7 +19,8 @@ pub enum Work {
 }
 
 /// Measures both kinds of work with `threads` threads, `plan.rounds` rounds
-/// of `plan.throughput_seconds` each.
+/// of `plan.throughput_seconds` each, or fewer or shorter rounds (see
+/// [`shape`]) when they would not fit in `budget_seconds`.
 ///
 /// # Errors
 ///
@@ -28,19 +29,22 @@ pub fn throughput(
     rt: &Runtime,
     plan: &Plan,
     threads: usize,
+    budget_seconds: f64,
     tick: &dyn Fn(),
 ) -> Result<ThroughputResult, InstanceError> {
-    let duration = Duration::from_secs_f64(plan.throughput_seconds);
+    let works = if rt.has_run() { 2.0 } else { 1.0 };
+    let (rounds, seconds) = shape(
+        plan.rounds,
+        plan.throughput_seconds,
+        budget_seconds - WARM_UP.as_secs_f64(),
+        works,
+    );
+    let duration = Duration::from_secs_f64(seconds);
     // Warm every thread's slots and caches once, untimed.
-    rate(
-        rt,
-        threads,
-        Duration::from_millis(50),
-        Work::Lifecycle.or(rt),
-    )?;
-    let mut inst = Vec::with_capacity(plan.rounds);
-    let mut life = Vec::with_capacity(plan.rounds);
-    for _ in 0..plan.rounds {
+    rate(rt, threads, WARM_UP, Work::Lifecycle.or(rt))?;
+    let mut inst = Vec::with_capacity(rounds);
+    let mut life = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
         inst.push(rate(rt, threads, duration, Work::Instantiate)?);
         if rt.has_run() {
             life.push(rate(rt, threads, duration, Work::Lifecycle)?);
@@ -55,6 +59,26 @@ pub fn throughput(
         instantiations: summarize_per_round(&inst, Unit::PerSecond),
         lifecycles: (!life.is_empty()).then(|| summarize_per_round(&life, Unit::PerSecond)),
     })
+}
+
+/// The untimed warm-up before the rounds.
+const WARM_UP: Duration = Duration::from_millis(50);
+/// The shortest round a budget may cut a round to.
+const MIN_ROUND_SECONDS: f64 = 0.05;
+
+/// Rounds and seconds per round that fit `budget` seconds, for `works` timed
+/// rates per round: the planned rounds of the planned length when they fit;
+/// else fewer rounds, at least [`MIN_ROUNDS`]; else shorter rounds, at least
+/// [`MIN_ROUND_SECONDS`].
+pub fn shape(rounds: usize, seconds: f64, budget: f64, works: f64) -> (usize, f64) {
+    let budget = budget.max(0.0);
+    let fit = (budget / (works * seconds)).floor() as usize;
+    if fit >= MIN_ROUNDS {
+        return (fit.min(rounds), seconds);
+    }
+    let rounds = MIN_ROUNDS.min(rounds);
+    let seconds = (budget / (works * rounds as f64)).clamp(MIN_ROUND_SECONDS, seconds);
+    (rounds, seconds)
 }
 
 impl Work {
@@ -122,4 +146,23 @@ pub fn rate(
         }
     })?;
     Ok(total as f64 / elapsed.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_cuts_rounds_first_then_their_length() {
+        // Fits as planned.
+        assert_eq!(shape(5, 0.3, 10.0, 2.0), (5, 0.3));
+        // Fewer rounds of the planned length.
+        assert_eq!(shape(5, 0.3, 2.4, 2.0), (4, 0.3));
+        // At the minimum of rounds, shorter ones.
+        let (r, s) = shape(5, 0.3, 0.9, 2.0);
+        assert_eq!(r, MIN_ROUNDS);
+        assert!((s - 0.15).abs() < 1e-9, "{s}");
+        // Never shorter than the floor, whatever the budget.
+        assert_eq!(shape(5, 0.3, 0.0, 2.0), (MIN_ROUNDS, MIN_ROUND_SECONDS));
+    }
 }

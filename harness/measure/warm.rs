@@ -2,7 +2,7 @@
 //! request's full lifecycle (instantiate, run, drop), each timed on one
 //! pinned CPU (see [`super::os::pin_to_last_cpu`]).
 
-use super::Plan;
+use super::{Budget, MIN_SAMPLES_PER_ROUND, Plan};
 use crate::engine::{InstanceError, Runtime};
 use crate::model::{LifecycleResult, Summary, Unit};
 use crate::stats::summarize_rounds;
@@ -25,18 +25,30 @@ pub fn time_one(rt: &Runtime) -> Result<Duration, InstanceError> {
 /// Times `Store::new` + WASI context + `InstancePre::instantiate`. Dropping
 /// the store is outside the timed region.
 ///
+/// Each round gets an equal share of `plan.budget.warm_seconds`: its warm-up
+/// stops at a quarter of the share and its samples at the share, after at
+/// least [`MIN_SAMPLES_PER_ROUND`]; `Summary::n` says how many were taken.
+///
 /// # Errors
 ///
 /// Fails when an instantiation fails.
 pub fn warm_start(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<Summary, InstanceError> {
     let _pinned = super::os::pin_to_last_cpu();
+    let budget = Budget::start(plan.budget.warm_seconds, plan.rounds);
     let mut rounds = Vec::with_capacity(plan.rounds);
-    for _ in 0..plan.rounds {
-        for _ in 0..plan.warmup {
+    for r in 0..plan.rounds {
+        let (warmed, end) = round_deadlines(&budget, r);
+        for i in 0..plan.warmup {
+            if i > 0 && Instant::now() >= warmed {
+                break;
+            }
             drop(rt.instantiate()?);
         }
         let mut samples = Vec::with_capacity(plan.samples_per_round);
-        for _ in 0..plan.samples_per_round {
+        for i in 0..plan.samples_per_round {
+            if i >= MIN_SAMPLES_PER_ROUND && Instant::now() >= end {
+                break;
+            }
             samples.push(time_one(rt)?.as_nanos() as f64);
         }
         rounds.push(samples);
@@ -48,8 +60,20 @@ pub fn warm_start(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<Summary,
     Ok(summarize_rounds(&rounds, Unit::Nanoseconds))
 }
 
+/// When round `r`'s warm-up and the whole round should end: the warm-up
+/// gets the first quarter of the round's share of the budget.
+fn round_deadlines(budget: &Budget, r: usize) -> (Instant, Instant) {
+    let end = budget.part_deadline(r);
+    let begin = Instant::now().max(budget.part_start(r)).min(end);
+    (begin + (end - begin) / 4, end)
+}
+
 /// Times instantiate + `wasi:cli/run` + drop as one, then, in a second loop,
 /// the run and the drop on their own.
+///
+/// Each round gets an equal share of `plan.budget.lifecycle_seconds`: a
+/// quarter for its warm-up, half for the timed totals and the rest for the
+/// parts, each after at least [`MIN_SAMPLES_PER_ROUND`] samples.
 ///
 /// # Errors
 ///
@@ -60,25 +84,37 @@ pub fn lifecycle(
     tick: &dyn Fn(),
 ) -> Result<LifecycleResult, InstanceError> {
     let _pinned = super::os::pin_to_last_cpu();
+    let budget = Budget::start(plan.budget.lifecycle_seconds, plan.rounds);
     let mut totals = Vec::with_capacity(plan.rounds);
     let mut runs = Vec::with_capacity(plan.rounds);
     let mut drops = Vec::with_capacity(plan.rounds);
-    for _ in 0..plan.rounds {
-        for _ in 0..plan.warmup {
+    for r in 0..plan.rounds {
+        let (warmed, end) = round_deadlines(&budget, r);
+        let totals_end = warmed + (end - warmed) * 2 / 3;
+        for i in 0..plan.warmup {
+            if i > 0 && Instant::now() >= warmed {
+                break;
+            }
             rt.lifecycle()?;
         }
         let mut total = Vec::with_capacity(plan.samples_per_round);
-        for _ in 0..plan.samples_per_round {
+        for i in 0..plan.samples_per_round {
+            if i >= MIN_SAMPLES_PER_ROUND && Instant::now() >= totals_end {
+                break;
+            }
             let t0 = Instant::now();
             rt.lifecycle()?;
             total.push(t0.elapsed().as_nanos() as f64);
         }
         // The parts, timed separately so their extra clock reads do not
         // inflate the total above.
-        let parts = (plan.samples_per_round / 2).max(1);
+        let parts = (total.len() / 2).max(1);
         let mut run = Vec::with_capacity(parts);
         let mut dropped = Vec::with_capacity(parts);
-        for _ in 0..parts {
+        for i in 0..parts {
+            if i >= MIN_SAMPLES_PER_ROUND.min(parts) && Instant::now() >= end {
+                break;
+            }
             let mut live = rt.instantiate()?;
             let t0 = Instant::now();
             rt.run(&mut live)?;

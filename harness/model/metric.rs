@@ -64,22 +64,37 @@ pub enum Direction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Allocator {
-    /// The production profile: a pooling allocator with exactly sized slots.
+    /// The density profile: a pooling allocator with slots sized to the
+    /// component, no guard pages and no copy-on-write image.
     Pooling,
+    /// The latency profile: a pooling allocator with copy-on-write memory
+    /// images, Wasmtime's default 4 GiB reservation and guard pages (roughly
+    /// what `wasmtime serve` runs).
+    PoolingCow,
     /// Wasmtime's default on-demand allocator with its default settings.
     OnDemand,
 }
 
 impl Allocator {
-    /// Every allocator, production profile first.
-    pub const ALL: [Allocator; 2] = [Allocator::Pooling, Allocator::OnDemand];
+    /// Every allocator, pooling profiles first.
+    pub const ALL: [Allocator; 3] = [
+        Allocator::Pooling,
+        Allocator::PoolingCow,
+        Allocator::OnDemand,
+    ];
 
     /// The short name used on the command line, in JSON and in trial names.
     pub fn name(self) -> &'static str {
         match self {
             Allocator::Pooling => "pooling",
+            Allocator::PoolingCow => "pooling-cow",
             Allocator::OnDemand => "on-demand",
         }
+    }
+
+    /// Whether it is one of the pooling allocator's profiles.
+    pub fn is_pooling(self) -> bool {
+        matches!(self, Allocator::Pooling | Allocator::PoolingCow)
     }
 }
 
@@ -98,7 +113,7 @@ impl FromStr for Allocator {
             .ok_or_else(|| ParseError {
                 kind: "allocator",
                 given: s.to_owned(),
-                expected: "pooling, on-demand".to_owned(),
+                expected: "pooling, pooling-cow, on-demand".to_owned(),
             })
     }
 }

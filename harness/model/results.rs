@@ -122,6 +122,10 @@ pub struct Settings {
     pub min_available_bytes: u64,
     /// The concurrency phase's time cap, in seconds.
     pub time_limit_seconds: f64,
+    /// Each phase's time budget per profile, in seconds (absent in files
+    /// written before phases had budgets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_seconds: Option<BTreeMap<String, f64>>,
 }
 
 /// Spawn-and-wait of a trivial native process.
@@ -147,6 +151,9 @@ pub struct ConfigurationResult {
     /// Phases that could not be measured, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// Phases whose time budget stopped them before their sample target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgeted: Vec<Budgeted>,
     /// Cold start from the `.wasm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_start: Option<ColdStartResult>,
@@ -219,6 +226,21 @@ pub struct CountsResult {
     pub ops_per_block: usize,
     /// Metric → per-operation count, one value per round.
     pub figures: BTreeMap<Metric, Summary>,
+}
+
+/// A phase its time budget stopped before its sample target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Budgeted {
+    /// The phase, such as `lifecycle`.
+    pub phase: String,
+    /// What was counted: `samples`, `processes`, `rounds`, `instances`.
+    pub what: String,
+    /// How many were taken.
+    pub taken: usize,
+    /// How many the plan asked for.
+    pub target: usize,
+    /// The phase's budget, in seconds.
+    pub budget_seconds: f64,
 }
 
 /// A phase that was not measured.

@@ -80,6 +80,7 @@ pub fn document(r: &BenchmarkResult) -> Document {
     );
     let mut sections = vec![
         headline(r),
+        profiles(r),
         total_memory(r),
         cold_warm(r),
         concurrency(r),
@@ -102,6 +103,25 @@ pub fn document(r: &BenchmarkResult) -> Document {
                 .map(move |s| format!("{} / {}: {}", c.allocator, s.phase, s.reason))
         })
         .collect();
+    let budgeted: Vec<String> = r
+        .configurations
+        .iter()
+        .flat_map(|c| {
+            c.budgeted.iter().map(move |b| {
+                format!(
+                    "{} / {}: {} {} of target {}: time budget ({} s)",
+                    c.allocator, b.phase, count(b.taken as u64), b.what, count(b.target as u64), b.budget_seconds
+                )
+            })
+        })
+        .collect();
+    if !budgeted.is_empty() {
+        sections.push(Section {
+            title: "Fewer samples than planned".into(),
+            lines: budgeted,
+            ..Default::default()
+        });
+    }
     if !skipped.is_empty() {
         sections.push(Section {
             title: "Not measured".into(),
@@ -119,6 +139,124 @@ pub fn document(r: &BenchmarkResult) -> Document {
         ..Default::default()
     });
     Document { title, sections }
+}
+
+/// The profile this run recommends for its component, and why.
+///
+/// Candidates are the pooling profiles whose warm start and lifecycle medians
+/// are no worse than on-demand's in the same run (every latency figure that
+/// was measured for both); of those, the one with the least memory per
+/// instance, then the most concurrent instances, then the fastest lifecycle.
+/// When no pooling profile qualifies, on-demand is recommended. `None` when
+/// the run measured neither latency figure.
+pub fn recommended(r: &BenchmarkResult) -> Option<(Allocator, String)> {
+    let latency = |c: &ConfigurationResult| {
+        [
+            c.warm_start.as_ref().map(|s| s.median),
+            c.lifecycle.as_ref().map(|l| l.total.median),
+        ]
+    };
+    let measured = |c: &ConfigurationResult| latency(c).iter().any(Option::is_some);
+    let on_demand = config(r, Allocator::OnDemand);
+    let pooled: Vec<&ConfigurationResult> = wasm_columns(r)
+        .into_iter()
+        .filter(|c| c.allocator.is_pooling() && measured(c))
+        .collect();
+    let no_worse = |c: &ConfigurationResult| match on_demand {
+        None => true,
+        Some(d) => latency(c)
+            .iter()
+            .zip(latency(d))
+            .all(|(p, d)| match (p, d) {
+                (Some(p), Some(d)) => *p <= d,
+                _ => true,
+            }),
+    };
+    let key = |c: &ConfigurationResult| {
+        (
+            c.memory.as_ref().map_or(f64::INFINITY, |m| m.per_instance.median),
+            -(c.density.as_ref().map_or(0, |d| d.instances) as f64),
+            c.lifecycle.as_ref().map_or(f64::INFINITY, |l| l.total.median),
+        )
+    };
+    let best = pooled
+        .iter()
+        .filter(|c| no_worse(c))
+        .min_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal));
+    match (best, on_demand) {
+        (Some(c), _) => Some((
+            c.allocator,
+            "no slower than on-demand on warm start and lifecycle in this run, and of those the least memory per instance".into(),
+        )),
+        (None, Some(d)) if measured(d) => Some((
+            Allocator::OnDemand,
+            "every pooling profile was slower than on-demand on warm start or lifecycle in this run".into(),
+        )),
+        _ => None,
+    }
+}
+
+/// Which profile wins on latency, memory and density, with the figures, and
+/// which one the run recommends.
+fn profiles(r: &BenchmarkResult) -> Section {
+    let cols = wasm_columns(r);
+    let mut lines = Vec::new();
+    let mut win = |what: &str,
+                   figure: &dyn Fn(&ConfigurationResult) -> Option<f64>,
+                   show: &dyn Fn(f64) -> String,
+                   lower: bool| {
+        let measured: Vec<(Allocator, f64)> = cols
+            .iter()
+            .filter_map(|c| figure(c).filter(|v| v.is_finite()).map(|v| (c.allocator, v)))
+            .collect();
+        let best = measured.iter().copied().min_by(|a, b| {
+            let o = a.1.total_cmp(&b.1);
+            if lower { o } else { o.reverse() }
+        });
+        if let Some((a, _)) = best {
+            lines.push(format!(
+                "{what}: {a} wins ({})",
+                measured
+                    .iter()
+                    .map(|(b, v)| format!("{b} {}", show(*v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    };
+    win("Latency, warm start", &|c| c.warm_start.as_ref().map(|s| s.median), &time, true);
+    win(
+        "Latency, lifecycle",
+        &|c| c.lifecycle.as_ref().map(|l| l.total.median),
+        &time,
+        true,
+    );
+    win(
+        "Memory per instance",
+        &|c| c.memory.as_ref().map(|m| m.per_instance.median),
+        &bytes,
+        true,
+    );
+    win(
+        "Density (most concurrent instances)",
+        &|c| c.density.as_ref().map(|d| d.instances as f64),
+        &|v| count(v as u64),
+        false,
+    );
+    match recommended(r) {
+        Some((a, why)) => lines.push(format!("Recommended for this component: {a}: {why}.")),
+        None => lines.push("No profile recommended: no latency figure was measured.".into()),
+    }
+    for c in &cols {
+        if let Some(slot) = c.config.iter().find(|l| l.starts_with("memory slot")) {
+            lines.push(format!("{}: {slot}", c.allocator));
+        }
+    }
+    Section {
+        title: "Which profile".into(),
+        tables: Vec::new(),
+        lines,
+    }
 }
 
 fn headline(r: &BenchmarkResult) -> Section {
@@ -194,7 +332,7 @@ fn headline(r: &BenchmarkResult) -> Section {
     let mut lines = vec![
         "Measured columns are medians from this run; cited columns are the page's figures with their sources below, not measured here.".to_owned(),
     ];
-    if let (Some(p), Some(n)) = (config(r, Allocator::Pooling), native)
+    if let (Some(p), Some(n)) = (recommended(r).and_then(|a| config(r, a.0)), native)
         && let Some(w) = &p.warm_start
     {
         lines.push(format!(

@@ -310,6 +310,7 @@ fn an_instantiation_error() {
             has_run: false,
             http: false,
             core_instances: 1,
+            declared_max_bytes: None,
         };
         let rt = Runtime::compile(&source, &options, footprint).unwrap();
         let d = fill(&rt, &roomy(100));

@@ -346,6 +346,7 @@ pub fn result_json() -> Vec<u8> {
             max_memory_bytes: u64::MAX,
             min_available_bytes: 1 << 30,
             time_limit_seconds: 10.0,
+            budget_seconds: None,
         },
         native: Some(NativeResult {
             command: "/bin/echo".into(),
@@ -360,6 +361,7 @@ pub fn result_json() -> Vec<u8> {
                 phase: "run".into(),
                 reason: "why".into(),
             }],
+            budgeted: Vec::new(),
             cold_start: Some(cold.clone()),
             cold_start_precompiled: Some(cold),
             warm_start: Some(ns(3e3)),
