@@ -639,12 +639,18 @@ pub fn config(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result
             .max_tables_per_module(footprint.tables.max(1))
             .max_memory_size(usize::try_from(slot)?)
             .table_elements(usize::try_from(footprint.table_elements.max(1))?)
-            // Reset a freed slot with memset instead of madvise: releasing
-            // pages sends TLB-shootdown interrupts to every core, which made
-            // two threads slower than one. PAGEMAP_SCAN limits the reset to
-            // the pages the instance actually dirtied, where the kernel has it.
+            // Reset a freed memory slot with memset instead of madvise:
+            // releasing pages sends TLB-shootdown interrupts to every core,
+            // which made two threads slower than one. PAGEMAP_SCAN limits the
+            // reset to the pages the instance actually dirtied, where the
+            // kernel has it.
             .linear_memory_keep_resident(usize::try_from(slot)?)
-            .table_keep_resident(usize::try_from(table_bytes(footprint))?)
+            // Tables are released with madvise instead: a table page fits in
+            // one page, where Wasmtime skips PAGEMAP_SCAN and memsets the
+            // whole page, faulting in a page the instance never touched.
+            .table_keep_resident(TABLE_KEEP_RESIDENT)
+            // One madvise for every DECOMMIT_BATCH freed tables.
+            .decommit_batch_size(DECOMMIT_BATCH)
             .pagemap_scan(Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
@@ -744,9 +750,12 @@ pub fn declared_memory_max(bytes: &[u8]) -> Option<u64> {
     most.filter(|_| seen)
 }
 
-fn table_bytes(footprint: &Footprint) -> u64 {
-    (footprint.table_elements.max(1) * 8).next_multiple_of(4096)
-}
+/// Bytes of each freed table slot reset with memset; the rest is released
+/// with madvise.
+const TABLE_KEEP_RESIDENT: usize = 0;
+
+/// Freed slots whose pages are released together, in one batch of system calls.
+const DECOMMIT_BATCH: usize = 16;
 
 /// The configuration as `name = value` lines.
 pub fn describe(options: &RuntimeOptions, footprint: &Footprint) -> Vec<String> {
@@ -796,7 +805,7 @@ pub fn describe(options: &RuntimeOptions, footprint: &Footprint) -> Vec<String> 
         lines.extend([
             format!("memories per instance = {}, tables per instance = {}", footprint.memories, footprint.tables),
             format!("table_elements = {}", footprint.table_elements.max(1)),
-            format!("linear_memory_keep_resident = {slot}, table_keep_resident = {}", table_bytes(footprint)),
+            format!("linear_memory_keep_resident = {slot}, table_keep_resident = {TABLE_KEEP_RESIDENT}, decommit_batch_size = {DECOMMIT_BATCH}"),
             "pagemap_scan = auto".to_owned(),
         ]);
     } else {

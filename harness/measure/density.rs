@@ -9,8 +9,10 @@ use super::child::{self, Reply, Request, Task};
 use super::{DensityLimits, Subject, os};
 use crate::component::ComponentSource;
 use crate::engine::{InstanceError, Live, Runtime};
-use crate::model::{DensityResult, Limit};
+use crate::model::{AllCoresFill, DensityResult, Limit};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 /// Mappings kept free below `vm.max_map_count` for the allocator and the reply.
@@ -19,6 +21,8 @@ const MAP_MARGIN: u64 = 2048;
 const ADDRESS_MARGIN: u64 = 256 << 20;
 /// Instances between two readings of the limits, at most.
 const MAX_STRIDE: u64 = 1024;
+/// How often the all-cores fill reads the limits.
+const MONITOR_EVERY: Duration = Duration::from_millis(10);
 
 /// The child's side: loads the runtime from `artifact`, fills until a
 /// limit, then tears down.
@@ -99,6 +103,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
     let as_limit = os::address_space_limit();
     let rss_start = os::rss_bytes();
     let maps_start = os::mapping_count();
+    let vsize_start = os::virtual_bytes();
     let mut live: Vec<Live> = Vec::new();
     let _ = live.try_reserve(usize::try_from(limits.max_instances.min(4 << 20)).unwrap_or(0));
 
@@ -107,10 +112,15 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
         n: 0,
         rss: rss_start,
         maps: maps_start,
-        vsize: os::virtual_bytes(),
+        vsize: vsize_start,
     };
     let (limit, detail) = loop {
         let n = live.len() as u64;
+        // Read at every instance: a stride of /proc readings can outlast the
+        // time limit when instances get slow.
+        if started.elapsed().as_secs_f64() >= limits.time_limit_seconds {
+            break (Limit::TimeLimit, time_limit_detail(limits));
+        }
         if n >= limits.max_instances {
             break (
                 Limit::MaxInstances,
@@ -150,7 +160,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                     stride = stride.min(((left as f64 / per) / 2.0) as u64);
                 }
             };
-            let checks: [(bool, Limit, String); 5] = [
+            let checks: [(bool, Limit, String); 4] = [
                 (
                     now.rss.saturating_add((2.0 * rss_per) as u64) >= limits.max_memory_bytes,
                     Limit::MaxMemory,
@@ -195,11 +205,6 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                         as_limit.unwrap_or(0) >> 20
                     ),
                 ),
-                (
-                    started.elapsed().as_secs_f64() >= limits.time_limit_seconds,
-                    Limit::TimeLimit,
-                    format!("reached the {} s time limit", limits.time_limit_seconds),
-                ),
             ];
             if let Some((_, limit, detail)) = checks.into_iter().find(|c| c.0) {
                 break (limit, detail);
@@ -218,12 +223,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
             next_check = n + stride.max(1);
             last = now;
         }
-        match rt.instantiate().and_then(|mut l| {
-            if rt.has_run() {
-                rt.run(&mut l)?;
-            }
-            Ok(l)
-        }) {
+        match make(rt) {
             Ok(l) => live.push(l),
             Err(InstanceError::PoolFull(msg)) => break (Limit::PoolCapacity, msg),
             // The kernel refused memory before a reading predicted it (an
@@ -260,6 +260,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
     let instances = live.len() as u64;
     let rss = os::rss_bytes();
     let maps = os::mapping_count();
+    let vsize = os::virtual_bytes();
     let t = Instant::now();
     drop(live);
     let teardown_seconds = t.elapsed().as_secs_f64();
@@ -268,6 +269,15 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
     } else {
         0.0
     };
+    let all_cores = (instances > 0).then(|| {
+        let growth = Reading {
+            n: instances,
+            rss: rss.saturating_sub(rss_start),
+            maps: maps.saturating_sub(maps_start),
+            vsize: vsize.saturating_sub(vsize_start),
+        };
+        fill_all_cores(rt, limits, &growth, max_maps, as_limit)
+    });
     DensityResult {
         instances,
         limit,
@@ -284,7 +294,160 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
         },
         fill_seconds,
         teardown_seconds,
+        all_cores,
     }
+}
+
+/// Creates an instance and runs it, as a live instance of a host would be.
+fn make(rt: &Runtime) -> Result<Live, InstanceError> {
+    rt.instantiate().and_then(|mut l| {
+        if rt.has_run() {
+            rt.run(&mut l)?;
+        }
+        Ok(l)
+    })
+}
+
+fn time_limit_detail(limits: &DensityLimits) -> String {
+    format!("reached the {} s time limit", limits.time_limit_seconds)
+}
+
+/// The second fill: `growth.n` instances again (the first fill's count), made
+/// by one thread per core, each keeping its own, then dropped by the same
+/// threads at once. `growth` is what the first fill added to the process in
+/// all; this fill stops early if the same growth per instance would cross a
+/// limit before the next reading, or at the time limit.
+fn fill_all_cores(
+    rt: &Runtime,
+    limits: &DensityLimits,
+    growth: &Reading,
+    max_maps: Option<u64>,
+    as_limit: Option<u64>,
+) -> AllCoresFill {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let target = growth.n;
+    let per = |total: u64| total as f64 / target as f64;
+    let (rss_per, maps_per, vsize_per) = (per(growth.rss), per(growth.maps), per(growth.vsize));
+    let claimed = AtomicU64::new(0);
+    let made = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let filled = AtomicUsize::new(0);
+    let failure: Mutex<Option<(Limit, String)>> = Mutex::new(None);
+    let teardown = Barrier::new(threads + 1);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    let _ =
+                        mine.try_reserve(usize::try_from(target / threads as u64 + 1).unwrap_or(0));
+                    while !stop.load(Ordering::Relaxed)
+                        && claimed.fetch_add(1, Ordering::Relaxed) < target
+                    {
+                        match make(rt) {
+                            Ok(l) => {
+                                mine.push(l);
+                                made.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                let limit = match e {
+                                    InstanceError::PoolFull(_) => Limit::PoolCapacity,
+                                    _ => Limit::InstantiationError,
+                                };
+                                let mut first = failure.lock().unwrap_or_else(|p| p.into_inner());
+                                first.get_or_insert((limit, e.to_string()));
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    let filled_at = Instant::now();
+                    filled.fetch_add(1, Ordering::Release);
+                    teardown.wait();
+                    drop(mine);
+                    (filled_at, Instant::now())
+                })
+            })
+            .collect();
+        // Read the limits while the workers fill, projecting one more
+        // interval of growth at the rate the instances are being made.
+        let mut last_made = 0u64;
+        while filled.load(Ordering::Acquire) < threads {
+            std::thread::sleep(MONITOR_EVERY);
+            let n = made.load(Ordering::Relaxed);
+            let next = 2.0 * (n - last_made).max(1) as f64;
+            last_made = n;
+            let hit = if started.elapsed().as_secs_f64() >= limits.time_limit_seconds {
+                Some((Limit::TimeLimit, time_limit_detail(limits)))
+            } else {
+                let rss = os::rss_bytes();
+                let available = os::available_bytes().unwrap_or(u64::MAX);
+                if rss.saturating_add((next * rss_per) as u64) >= limits.max_memory_bytes {
+                    Some((
+                        Limit::MaxMemory,
+                        format!(
+                            "resident memory {} MiB neared the --max-memory cap",
+                            rss >> 20
+                        ),
+                    ))
+                } else if available
+                    <= limits
+                        .min_available_bytes
+                        .saturating_add((next * rss_per) as u64)
+                {
+                    Some((
+                        Limit::MemoryHeadroom,
+                        format!(
+                            "available RAM fell to {} MiB, near the safety margin",
+                            available >> 20
+                        ),
+                    ))
+                } else if max_maps.is_some_and(|m| {
+                    maps_per > 0.0
+                        && os::mapping_count() + (next * maps_per) as u64 + MAP_MARGIN >= m
+                }) {
+                    Some((
+                        Limit::MapCount,
+                        "memory mappings neared vm.max_map_count".to_owned(),
+                    ))
+                } else if as_limit.is_some_and(|a| {
+                    os::virtual_bytes() + (next * vsize_per) as u64 + ADDRESS_MARGIN >= a
+                }) {
+                    Some((
+                        Limit::AddressSpace,
+                        "address space neared RLIMIT_AS".to_owned(),
+                    ))
+                } else {
+                    None
+                }
+            };
+            if let Some(hit) = hit {
+                failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(hit);
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        let instances = made.load(Ordering::Relaxed);
+        teardown.wait();
+        let teardown_started = Instant::now();
+        let ends: Vec<(Instant, Instant)> = workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        let last_filled = ends.iter().map(|e| e.0).max().unwrap_or(started);
+        let last_dropped = ends.iter().map(|e| e.1).max().unwrap_or(teardown_started);
+        let stopped = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        AllCoresFill {
+            threads,
+            instances,
+            detail: stopped.as_ref().map(|s| s.1.clone()).unwrap_or_default(),
+            limit: stopped.map(|s| s.0),
+            fill_seconds: (last_filled - started).as_secs_f64(),
+            teardown_seconds: (last_dropped - teardown_started).as_secs_f64(),
+        }
+    })
 }
 
 struct Reading {
@@ -345,8 +508,9 @@ pub fn density(
             limits: *limits,
         },
     };
-    // Filling is capped by the time limit; teardown and start-up get a minute more.
-    let timeout = Duration::from_secs_f64(limits.time_limit_seconds + 60.0);
+    // Each of the two fills is capped by the time limit; teardowns and
+    // start-up get a minute more.
+    let timeout = Duration::from_secs_f64(2.0 * limits.time_limit_seconds + 60.0);
     let (reply, _) = child::spawn(exe, &request, dir, timeout)?;
     match reply {
         Reply::Density(d) => Ok(d),

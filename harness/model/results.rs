@@ -338,6 +338,32 @@ pub struct DensityResult {
     pub fill_seconds: f64,
     /// Seconds spent dropping every instance afterwards.
     pub teardown_seconds: f64,
+    /// The same fill and teardown again with every core at once. `None` in
+    /// results from before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_cores: Option<AllCoresFill>,
+}
+
+/// The concurrency phase's second fill: up to the first fill's count of
+/// instances, created by one thread per core at once, each thread keeping its
+/// own, then dropped by the same threads at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AllCoresFill {
+    /// Threads filling and dropping at once: the cores available.
+    pub threads: usize,
+    /// Live instances reached.
+    pub instances: u64,
+    /// What stopped it short of the first fill's count, if anything did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<Limit>,
+    /// That limit in one sentence.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// Seconds from the start until the last thread had created its share.
+    pub fill_seconds: f64,
+    /// Seconds from the start of the teardown until the last thread had
+    /// dropped its share.
+    pub teardown_seconds: f64,
 }
 
 /// The limit that ended the concurrency phase.

@@ -537,6 +537,14 @@ fn cold_warm(r: &BenchmarkResult) -> Section {
     }
 }
 
+/// `12.34 s (5.6 µs each)`.
+fn seconds_each(seconds: f64, n: u64) -> String {
+    if n == 0 {
+        return format!("{seconds:.2} s");
+    }
+    format!("{seconds:.2} s ({:.1} µs each)", seconds * 1e6 / n as f64)
+}
+
 fn concurrency(r: &BenchmarkResult) -> Section {
     let cols = wasm_columns(r);
     let mut header = vec!["".to_owned()];
@@ -562,18 +570,57 @@ fn concurrency(r: &BenchmarkResult) -> Section {
     row("Machine estimate (available / per instance)", &|d| {
         count(d.machine_estimate)
     });
-    row("Time to create them", &|d| {
-        format!("{:.2} s", d.fill_seconds)
+    row("Time to create them, 1 thread", &|d| {
+        seconds_each(d.fill_seconds, d.instances)
     });
-    row("Time to tear them all down", &|d| {
-        format!("{:.2} s", d.teardown_seconds)
+    row("Time to tear them all down, 1 thread", &|d| {
+        seconds_each(d.teardown_seconds, d.instances)
     });
+    let cores = |d: &crate::model::DensityResult| d.all_cores.as_ref().map_or(0, |a| a.threads);
+    let threads = cols
+        .iter()
+        .filter_map(|c| c.density.as_ref())
+        .map(cores)
+        .max()
+        .unwrap_or(0);
+    if threads > 0 {
+        row(&format!("Time to create them, {threads} threads"), &|d| {
+            or_dash(d.all_cores.as_ref().map(|a| {
+                let short = if a.instances < d.instances {
+                    format!(", {} instances", count(a.instances))
+                } else {
+                    String::new()
+                };
+                format!("{}{short}", seconds_each(a.fill_seconds, a.instances))
+            }))
+        });
+        row(
+            &format!("Time to tear them all down, {threads} threads"),
+            &|d| {
+                or_dash(
+                    d.all_cores
+                        .as_ref()
+                        .map(|a| seconds_each(a.teardown_seconds, a.instances)),
+                )
+            },
+        );
+    }
     let mut lines = Vec::new();
     for c in &cols {
         if let Some(d) = &c.density {
             lines.push(format!("{}: {}.", c.allocator, d.detail));
             if let Some(l) = &d.lift {
                 lines.push(format!("{}: to lift it: {l}", c.allocator));
+            }
+            if let Some(a) = &d.all_cores {
+                let stop = match a.limit {
+                    Some(limit) => format!("stopped by {} ({})", limit.name(), a.detail),
+                    None => "reached the 1-thread fill's count".to_owned(),
+                };
+                lines.push(format!(
+                    "{}: the {}-thread fill (each thread keeps and drops its own instances) {stop}.",
+                    c.allocator, a.threads
+                ));
             }
         }
     }

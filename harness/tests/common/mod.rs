@@ -391,6 +391,14 @@ pub fn result_json() -> Vec<u8> {
                 machine_estimate: 1,
                 fill_seconds: 0.4,
                 teardown_seconds: 0.2,
+                all_cores: Some(AllCoresFill {
+                    threads: 2,
+                    instances: 20_000,
+                    limit: None,
+                    detail: String::new(),
+                    fill_seconds: 0.25,
+                    teardown_seconds: 0.1,
+                }),
             }),
             throughput: vec![ThroughputResult {
                 threads: 2,
