@@ -200,6 +200,7 @@ pub fn run(
             cold_start: None,
             cold_start_precompiled: None,
             warm_start: None,
+            warm_start_histogram: None,
             lifecycle: None,
             memory: None,
             density: None,
@@ -313,7 +314,9 @@ fn run_phase(
         }
         Phase::WarmStart => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
-            cfg.warm_start = Some(measure::warm::warm_start(&rt, p, &tick)?);
+            let (summary, histogram) = measure::warm::warm_start_distribution(&rt, p, &tick)?;
+            cfg.warm_start = Some(summary);
+            cfg.warm_start_histogram = histogram;
         }
         Phase::Lifecycle => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;

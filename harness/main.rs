@@ -7,7 +7,7 @@ use siteboss::benchmark::{self, BenchmarkOptions};
 use siteboss::cli::{AbArgs, BenchmarkArgs, Cli, Command, CompareArgs};
 use siteboss::model::{BenchmarkResult, Status};
 use siteboss::progress::Progress;
-use siteboss::report::{Exporter, Json, Markdown, Terminal};
+use siteboss::report::{Exporter, Html, Json, Markdown, Terminal};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,8 +76,18 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(benchmark::progress_steps(&options), !args.no_progress);
     let json_file = args.json.clone().filter(|p| p != Path::new("-"));
     let md_file = args.markdown.clone().filter(|p| p != Path::new("-"));
+    let gab_files = args
+        .github_action_benchmark
+        .as_deref()
+        .map(siteboss::report::export::github_action_benchmark_paths);
     // A mistyped path fails now, not after minutes of measuring.
-    for path in json_file.iter().chain(&md_file) {
+    for path in json_file
+        .iter()
+        .chain(&md_file)
+        .chain(&args.html)
+        .chain(&args.bmf)
+        .chain(gab_files.iter().flat_map(|(s, b)| [s, b]))
+    {
         check_writable(path)?;
     }
     let mut write_error = None;
@@ -91,6 +101,10 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
             (
                 md_file.as_ref(),
                 md_file.as_ref().map(|_| Markdown.render(r)),
+            ),
+            (
+                args.html.as_ref(),
+                args.html.as_ref().map(|_| Html.render(r)),
             ),
         ] {
             if let (Some(path), Some(text)) = (path, text)
@@ -115,6 +129,30 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     let _ = out
         .write_all(stdout_text.as_bytes())
         .and_then(|_| out.flush());
+    // History tools get complete runs only: a partial one would show as a
+    // step in someone's chart.
+    if result.status == Status::Complete {
+        if let Some(path) = &args.bmf {
+            let text =
+                serde_json::to_string_pretty(&siteboss::report::export::bmf(&result))? + "\n";
+            if let Err(e) = write_atomically(path, &text) {
+                write_error.get_or_insert(e);
+            }
+        }
+        if let Some((smaller, bigger)) = &gab_files {
+            let (s, b) = siteboss::report::export::github_action_benchmark(&result);
+            for (path, entries) in [(smaller, s), (bigger, b)] {
+                let text = serde_json::to_string_pretty(&entries)? + "\n";
+                if let Err(e) = write_atomically(path, &text) {
+                    write_error.get_or_insert(e);
+                }
+            }
+        }
+    } else if args.bmf.is_some() || gab_files.is_some() {
+        eprintln!(
+            "warning: the run is partial, so --bmf and --github-action-benchmark were not written"
+        );
+    }
     // Reported after the result is on stdout, so a failed file write loses
     // nothing that was measured.
     if let Some(e) = write_error {
@@ -133,9 +171,15 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.html {
+        check_writable(path)?;
+    }
     let results = siteboss::compare::load(&args.files)?;
     let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
     let report = siteboss::compare::compare(&results, &tolerances);
+    if let Some(path) = &args.html {
+        write_atomically(path, &siteboss::compare::html(&report))?;
+    }
     let text = if args.json {
         serde_json::to_string_pretty(&report)? + "\n"
     } else {
@@ -156,7 +200,7 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
 
 fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     siteboss::interrupt::install()?;
-    if let Some(path) = &args.json_file {
+    for path in args.json_file.iter().chain(&args.html) {
         check_writable(path)?;
     }
     let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
@@ -183,6 +227,9 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     let json = serde_json::to_string_pretty(&report)? + "\n";
     if let Some(path) = &args.json_file {
         write_atomically(path, &json)?;
+    }
+    if let Some(path) = &args.html {
+        write_atomically(path, &siteboss::ab::html(&report))?;
     }
     let text = if args.json {
         json

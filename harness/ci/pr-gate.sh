@@ -17,7 +17,9 @@
 #     enough; a base without the counts phase is compared without it, with a
 #     note);
 #  4. the committed-baseline gate for this runner (cargo test --test gate);
-#  5. writes one Markdown report.
+#  5. writes one Markdown report (with Mermaid charts of the ratios), and
+#     HTML pages with SVG charts: wall.html (lock-step ratios), runs.html
+#     (counted and fresh-process ratios), runs-head.html (the head's run).
 #
 # Environment:
 #   PR_GATE_AB_ARGS     options for `siteboss ab` (default: none; its budget is 30 s)
@@ -72,7 +74,7 @@ if [[ "$probe" == *'"response"'* ]]; then
   echo "== siteboss ab (lock step)"
   set +e
   "$head_bin" ab "$base_bin" "$head_bin" "${ab_args[@]}" --no-progress --markdown \
-    --json-file "$out/wall.json" >"$out/wall.md"
+    --json-file "$out/wall.json" --html "$out/wall.html" >"$out/wall.md"
   wall_rc=$?
   set -e
   wall_how="\`siteboss ab\`, base and head in lock step"
@@ -90,7 +92,8 @@ else
     files+=("$out/wall-base-$i.json" "$out/wall-head-$i.json")
   done
   set +e
-  "$head_bin" compare "${files[@]}" --markdown --tolerances "$root/baselines/tolerances.toml" >"$out/wall.md"
+  "$head_bin" compare "${files[@]}" --markdown --html "$out/wall.html" \
+    --tolerances "$root/baselines/tolerances.toml" >"$out/wall.md"
   wall_rc=$?
   set -e
   wall_how="$rounds interleaved pairs of whole runs (fallback)"
@@ -104,11 +107,14 @@ if ! "$base_bin" benchmark --help 2>/dev/null | grep -q "counts"; then
 fi
 echo "== counted and fresh-process figures ($phases)"
 for side in base head; do
-  bin="$base_bin"; [[ $side == head ]] && bin="$head_bin"
-  "$bin" benchmark "${run_args[@]}" --phases "$phases" --no-progress --json "$out/runs-$side.json" >/dev/null
+  bin="$base_bin"; extra=()
+  # The head's page (tables and charts); the base may predate --html.
+  [[ $side == head ]] && { bin="$head_bin"; extra=(--html "$out/runs-head.html"); }
+  "$bin" benchmark "${run_args[@]}" --phases "$phases" --no-progress --json "$out/runs-$side.json" \
+    "${extra[@]}" >/dev/null
 done
 set +e
-"$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --markdown \
+"$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --markdown --html "$out/runs.html" \
   --tolerances "$root/baselines/tolerances.toml" >"$out/runs.md"
 runs_rc=$?
 "$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --json \
