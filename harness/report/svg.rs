@@ -271,8 +271,9 @@ fn stacked(root: &DrawingArea<SVGBackend, Shift>, bars: &[StackedBar]) -> Fallib
         .x_label_formatter(&|v| format!("{:.1}", v / 1e6))
         .y_label_formatter(&|v| {
             let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
+            // The first bar is drawn at the top.
+            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
+                labels.get(n - 1 - i as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
             }
@@ -288,7 +289,7 @@ fn stacked(root: &DrawingArea<SVGBackend, Shift>, bars: &[StackedBar]) -> Fallib
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled()));
     }
     for (i, b) in bars.iter().enumerate() {
-        let y = i as f64;
+        let y = (n - 1 - i) as f64;
         let mut x0 = 0.0;
         for (name, v) in &b.parts {
             let k = names.iter().position(|nm| nm == name).unwrap_or(0);
@@ -380,8 +381,9 @@ fn ratios(root: &DrawingArea<SVGBackend, Shift>, bars: &[RatioBar]) -> Fallible 
         .x_label_formatter(&|v| format!("{v:.2}"))
         .y_label_formatter(&|v| {
             let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
+            // The first bar is drawn at the top.
+            if (v - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
+                labels.get(n - 1 - i as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
             }
@@ -390,7 +392,7 @@ fn ratios(root: &DrawingArea<SVGBackend, Shift>, bars: &[RatioBar]) -> Fallible 
         .draw()?;
     let red = RGBColor(200, 30, 30);
     for (i, b) in bars.iter().enumerate() {
-        let y = i as f64;
+        let y = (n - 1 - i) as f64;
         chart.draw_series([Rectangle::new(
             [(b.band.0, y - 0.4), (b.band.1, y + 0.4)],
             RGBColor(44, 160, 44).mix(0.15).filled(),
@@ -426,7 +428,7 @@ fn ratios(root: &DrawingArea<SVGBackend, Shift>, bars: &[RatioBar]) -> Fallible 
                 )])?;
         } else {
             chart.draw_series([Text::new(
-                "cannot judge".to_owned(),
+                format!("no ratio ({})", b.verdict),
                 (1.0, y),
                 (FONT, 12).into_font().color(&c),
             )])?;
