@@ -585,8 +585,8 @@ pub fn run(
     })
 }
 
-/// The report as aligned text (`markdown = false`) or Markdown.
-pub fn render(report: &AbReport, markdown: bool) -> String {
+/// The report's table: one row per profile and metric.
+pub fn table(report: &AbReport) -> crate::report::Table {
     let header = [
         "Profile", "Metric", "Base", "Head", "Ratio", "95% CI", "Tolerance", "Verdict",
     ];
@@ -627,14 +627,28 @@ pub fn render(report: &AbReport, markdown: bool) -> String {
             ]
         })
         .collect();
-    let table = crate::report::Table {
+    crate::report::Table {
         header: header.map(String::from).to_vec(),
         rows,
-    };
-    let how = format!(
-        "{} pairs in lock step (ABBA), {:.1} s, stopped at: {}; ratio = median of per-pair head/base ratios",
-        report.pairs, report.seconds, report.stopped
-    );
+    }
+}
+
+/// The ratio chart: each metric's head/base ratio and interval against its tolerance band.
+pub fn chart(report: &AbReport) -> crate::report::chart::Chart {
+    crate::report::chart::ratios(
+        &format!("siteboss ab: head / base per metric ({})", report.component),
+        report
+            .rows
+            .iter()
+            .map(|r| crate::report::chart::RatioBar::new(r.allocator, r.metric, r.ratio, r.ratio_ci, &r.tolerance, &r.verdict))
+            .collect(),
+    )
+}
+
+/// The report as aligned text (`markdown = false`) or Markdown.
+pub fn render(report: &AbReport, markdown: bool) -> String {
+    let table = table(report);
+    let how = how(report);
     let mut out = String::new();
     if markdown {
         out.push_str(&format!(
@@ -646,6 +660,10 @@ pub fn render(report: &AbReport, markdown: bool) -> String {
             out.push_str(&format!("- {n}\n"));
         }
         out.push_str(&format!("\n**{}**\n", report.summary()));
+        if let Some(m) = crate::report::chart::mermaid(&chart(report)) {
+            out.push('\n');
+            out.push_str(&m);
+        }
     } else {
         out.push_str(&format!(
             "siteboss ab: {} (base {}, head {}; {how})\n\n",
@@ -658,6 +676,32 @@ pub fn render(report: &AbReport, markdown: bool) -> String {
         out.push_str(&format!("{}\n", report.summary()));
     }
     out
+}
+
+fn how(report: &AbReport) -> String {
+    format!(
+        "{} pairs in lock step (ABBA), {:.1} s, stopped at: {}; ratio = median of per-pair head/base ratios",
+        report.pairs, report.seconds, report.stopped
+    )
+}
+
+/// The report as one self-contained HTML page: the table, the notes and
+/// the ratio chart.
+pub fn html(report: &AbReport) -> String {
+    let section = crate::report::Section {
+        title: "Head / base, metric by metric".into(),
+        tables: vec![table(report)],
+        lines: report.notes.clone(),
+        charts: vec![chart(report)],
+    };
+    crate::report::html::page(
+        &format!("siteboss ab: {}", report.component),
+        &[
+            format!("base {}, head {}; {}.", report.base, report.head, how(report)),
+            report.summary(),
+        ],
+        &[section],
+    )
 }
 
 #[cfg(test)]

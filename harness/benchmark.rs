@@ -232,6 +232,7 @@ pub fn run(
             cold_start: None,
             cold_start_precompiled: None,
             warm_start: None,
+            warm_start_histogram: None,
             lifecycle: None,
             memory: None,
             density: None,
@@ -443,7 +444,9 @@ fn run_phase(
         }
         Phase::WarmStart => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
-            cfg.warm_start = Some(measure::warm::warm_start(&rt, p, &tick)?);
+            let (summary, histogram) = measure::warm::warm_start_distribution(&rt, p, &tick)?;
+            cfg.warm_start = Some(summary);
+            cfg.warm_start_histogram = histogram;
         }
         Phase::Lifecycle => {
             let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
@@ -470,6 +473,10 @@ fn run_phase(
             tick();
         }
         Phase::Counts => {
+            if let Some(why) = subject.options.allocator.not_countable() {
+                tick();
+                anyhow::bail!("{why}");
+            }
             // The plan must not depend on the machine's mood: base and head
             // counted with different block sizes would differ by the plan,
             // not the code. So it is fitted to nominal inputs: compile time

@@ -93,6 +93,12 @@ pub struct CompareArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also write one self-contained HTML page to PATH: the table and a
+    /// chart of each metric's head/base ratio with its interval against the
+    /// tolerance band. It loads nothing from the network.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+
     /// The tolerance file. [default: the copy of baselines/tolerances.toml built into siteboss]
     #[arg(long, value_name = "PATH")]
     pub tolerances: Option<PathBuf>,
@@ -145,6 +151,12 @@ pub struct AbArgs {
     /// Also write the report as JSON to PATH (whatever stdout gets).
     #[arg(long, value_name = "PATH")]
     pub json_file: Option<PathBuf>,
+
+    /// Also write one self-contained HTML page to PATH: the table and a
+    /// chart of each metric's head/base ratio with its interval against the
+    /// tolerance band. It loads nothing from the network.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
 
     /// The tolerance file. [default: the copy of baselines/tolerances.toml built into siteboss]
     #[arg(long, value_name = "PATH")]
@@ -297,6 +309,32 @@ pub struct BenchmarkArgs {
     /// PATH is omitted or `-`.
     #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
     pub markdown: Option<PathBuf>,
+
+    /// Write one self-contained HTML page to PATH: every table of the
+    /// report and its charts as inline SVG (latency distributions, memory
+    /// against N, the concurrency fill, cold start's parts, throughput
+    /// against threads). It loads nothing from the network. Rewritten after
+    /// every phase, like --json.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+
+    /// Write the result in Bencher Metric Format (BMF) JSON to PATH, for
+    /// `bencher run --adapter json --file PATH`: one benchmark per profile
+    /// and metric, named `siteboss/<profile>/<metric>`, with the median as
+    /// value and the 25th/75th percentiles as lower_value/upper_value.
+    /// Written when the run completes.
+    #[arg(long, value_name = "PATH")]
+    pub bmf: Option<PathBuf>,
+
+    /// Write the result for github-action-benchmark, one file per
+    /// direction, named from PATH by putting `.smaller-is-better` and
+    /// `.bigger-is-better` before its extension (`.json` if it has none):
+    /// `--github-action-benchmark out/gab.json` writes
+    /// out/gab.smaller-is-better.json (tool: customSmallerIsBetter) and
+    /// out/gab.bigger-is-better.json (tool: customBiggerIsBetter). Written
+    /// when the run completes.
+    #[arg(long, value_name = "PATH")]
+    pub github_action_benchmark: Option<PathBuf>,
 
     /// Concurrency phase: stop at this many live instances.
     /// [default: 1000000, or 20000 with --quick]

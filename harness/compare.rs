@@ -483,8 +483,8 @@ fn row(
     }
 }
 
-/// The report as aligned text (`markdown = false`) or a Markdown table.
-pub fn render(report: &Report, markdown: bool) -> String {
+/// The report's table: one row per profile and metric.
+pub fn table(report: &Report) -> crate::report::Table {
     let header = [
         "Allocator",
         "Metric",
@@ -537,21 +537,28 @@ pub fn render(report: &Report, markdown: bool) -> String {
             ]
         })
         .collect();
-    let table = crate::report::Table {
+    crate::report::Table {
         header: header.map(String::from).to_vec(),
         rows,
-    };
-    let how = if report.paired {
-        format!(
-            "{} interleaved BASE HEAD pairs; ratio = median of the per-pair head/base ratios",
-            report.pairs
-        )
-    } else {
-        format!(
-            "{} BASE HEAD pair(s); ratio = head median / base median, interval from the files' rounds",
-            report.pairs
-        )
-    };
+    }
+}
+
+/// The ratio chart: each metric's head/base ratio and interval against its tolerance band.
+pub fn chart(report: &Report) -> crate::report::chart::Chart {
+    crate::report::chart::ratios(
+        &format!("siteboss compare: head / base per metric ({})", report.component),
+        report
+            .rows
+            .iter()
+            .map(|r| crate::report::chart::RatioBar::new(r.allocator, r.metric, r.ratio, r.ratio_ci, &r.tolerance, &r.verdict))
+            .collect(),
+    )
+}
+
+/// The report as aligned text (`markdown = false`) or a Markdown table.
+pub fn render(report: &Report, markdown: bool) -> String {
+    let table = table(report);
+    let how = how(report);
     let summary = report.summary();
     let mut out = String::new();
     if markdown {
@@ -565,6 +572,10 @@ pub fn render(report: &Report, markdown: bool) -> String {
             out.push_str(&format!("- {n}\n"));
         }
         out.push_str(&format!("\n**{summary}**\n"));
+        if let Some(m) = crate::report::chart::mermaid(&chart(report)) {
+            out.push('\n');
+            out.push_str(&m);
+        }
     } else {
         out.push_str(&format!(
             "siteboss compare: {} ({how})\n\n",
@@ -577,6 +588,36 @@ pub fn render(report: &Report, markdown: bool) -> String {
         out.push_str(&format!("{summary}\n"));
     }
     out
+}
+
+/// The report as one self-contained HTML page: the table, the notes and
+/// the ratio chart.
+pub fn html(report: &Report) -> String {
+    let section = crate::report::Section {
+        title: "Head / base, metric by metric".into(),
+        tables: vec![table(report)],
+        lines: report.notes.clone(),
+        charts: vec![chart(report)],
+    };
+    crate::report::html::page(
+        &format!("siteboss compare: {}", report.component),
+        &[format!("{}.", how(report)), report.summary()],
+        &[section],
+    )
+}
+
+fn how(report: &Report) -> String {
+    if report.paired {
+        format!(
+            "{} interleaved BASE HEAD pairs; ratio = median of the per-pair head/base ratios",
+            report.pairs
+        )
+    } else {
+        format!(
+            "{} BASE HEAD pair(s); ratio = head median / base median, interval from the files' rounds",
+            report.pairs
+        )
+    }
 }
 
 /// Loads `tolerances`, or the copy built into this binary when `None`.

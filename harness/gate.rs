@@ -386,7 +386,11 @@ impl Gate {
     /// is one), page faults per lifecycle natively.
     fn measure_counts(&self, component: &str) -> anyhow::Result<BTreeMap<Allocator, CountsResult>> {
         let plan = CountPlan::standard();
-        let subjects = Allocator::ALL
+        let allocators: Vec<Allocator> = Allocator::ALL
+            .into_iter()
+            .filter(|a| a.not_countable().is_none())
+            .collect();
+        let subjects = allocators
             .iter()
             .map(|&a| self.subject(component, a))
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -438,7 +442,7 @@ impl Gate {
                 count::page_faults_lifecycle(&rt, &plan)?,
             );
         }
-        Ok(Allocator::ALL.into_iter().zip(results).collect())
+        Ok(allocators.into_iter().zip(results).collect())
     }
 
     /// Measures the in-process timed metrics of every allocator at once.
@@ -557,6 +561,12 @@ impl Gate {
             Some(o) => o.apply(tolerance),
             None => tolerance,
         };
+        if metric.kind() == Kind::Counted
+            && metric != Metric::PageFaultsPerInstance
+            && let Some(why) = allocator.not_countable()
+        {
+            return Ok(Judged::Ignored(format!("not applicable: {why}")));
+        }
         if !self.applies(component, metric).map_err(|e| format!("{e:#}"))? {
             return Ok(Judged::Ignored(format!(
                 "not applicable: {component} exports neither wasi:cli/run nor wasi:http/incoming-handler (or its run failed when probed), so it has no {metric}"
@@ -679,6 +689,9 @@ impl Gate {
                 for metric in gate_metrics() {
                     if only.is_some_and(|o| !o.contains(&metric))
                         || !self.applies(&component.name, metric)?
+                        || (metric.kind() == Kind::Counted
+                            && metric != Metric::PageFaultsPerInstance
+                            && allocator.not_countable().is_some())
                     {
                         continue;
                     }

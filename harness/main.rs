@@ -8,7 +8,7 @@ use siteboss::engine::RuntimeOptions;
 use siteboss::cli::{AbArgs, BenchmarkArgs, Cli, Command, CompareArgs};
 use siteboss::model::{BenchmarkResult, Status};
 use siteboss::progress::Progress;
-use siteboss::report::{Exporter, Json, Markdown, Terminal};
+use siteboss::report::{Exporter, Html, Json, Markdown, Terminal};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,8 +81,18 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     let runs = targets(args, &base)?;
     let json_file = args.json.clone().filter(|p| p != Path::new("-"));
     let md_file = args.markdown.clone().filter(|p| p != Path::new("-"));
+    let gab_files = args
+        .github_action_benchmark
+        .as_deref()
+        .map(siteboss::report::export::github_action_benchmark_paths);
     // A mistyped path fails now, not after minutes of measuring.
-    for path in json_file.iter().chain(&md_file) {
+    for path in json_file
+        .iter()
+        .chain(&md_file)
+        .chain(&args.html)
+        .chain(&args.bmf)
+        .chain(gab_files.iter().flat_map(|(s, b)| [s, b]))
+    {
         check_writable(path)?;
     }
     let mut done: Vec<BenchmarkResult> = Vec::new();
@@ -109,6 +119,7 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
             for (path, text) in [
                 (json_file.as_ref(), json_file.as_ref().map(|_| json_of(&all))),
                 (md_file.as_ref(), md_file.as_ref().map(|_| markdown_of(&all))),
+                (args.html.as_ref(), args.html.as_ref().map(|_| html_of(&all))),
             ] {
                 if let (Some(path), Some(text)) = (path, text)
                     && let Err(e) = write_atomically(path, &text)
@@ -145,6 +156,40 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
     let _ = out
         .write_all(stdout_text.as_bytes())
         .and_then(|_| out.flush());
+    // History tools get complete runs only: a partial one would show as a
+    // step in someone's chart.
+    if done.iter().all(|r| r.status == Status::Complete) {
+        if let Some(path) = &args.bmf {
+            let mut all = serde_json::Map::new();
+            for r in &done {
+                if let serde_json::Value::Object(m) = siteboss::report::export::bmf(r) {
+                    all.extend(m);
+                }
+            }
+            let text = serde_json::to_string_pretty(&all)? + "\n";
+            if let Err(e) = write_atomically(path, &text) {
+                write_error.get_or_insert(e);
+            }
+        }
+        if let Some((smaller, bigger)) = &gab_files {
+            let (mut s, mut b) = (Vec::new(), Vec::new());
+            for r in &done {
+                let (rs, rb) = siteboss::report::export::github_action_benchmark(r);
+                s.extend(rs);
+                b.extend(rb);
+            }
+            for (path, entries) in [(smaller, s), (bigger, b)] {
+                let text = serde_json::to_string_pretty(&entries)? + "\n";
+                if let Err(e) = write_atomically(path, &text) {
+                    write_error.get_or_insert(e);
+                }
+            }
+        }
+    } else if args.bmf.is_some() || gab_files.is_some() {
+        eprintln!(
+            "warning: the run is partial, so --bmf and --github-action-benchmark were not written"
+        );
+    }
     // Reported after the result is on stdout, so a failed file write loses
     // nothing that was measured.
     if let Some(e) = write_error {
@@ -169,6 +214,50 @@ fn json_of(results: &[&BenchmarkResult]) -> String {
                 .map(|r| serde_json::to_value(r).unwrap_or_default())
                 .collect();
             serde_json::to_string_pretty(&values).unwrap_or_default() + "\n"
+        }
+    }
+}
+
+/// Several pages' bodies in one page (compare's per-component reports).
+fn join_pages(pages: &[String]) -> String {
+    match pages {
+        [one] => one.clone(),
+        many => {
+            let mut out = String::new();
+            for (i, page) in many.iter().enumerate() {
+                let start = if i == 0 { 0 } else { page.find("<body>").map_or(0, |b| b + "<body>".len()) };
+                let end = if i + 1 == many.len() { page.len() } else { page.rfind("</body>").unwrap_or(page.len()) };
+                if i > 0 {
+                    out.push_str("\n<hr>\n");
+                }
+                out.push_str(&page[start..end]);
+            }
+            out
+        }
+    }
+}
+
+/// One page; with several components, their sections one after another,
+/// each section title naming its component.
+fn html_of(results: &[&BenchmarkResult]) -> String {
+    match results {
+        [one] => Html.render(one),
+        many => {
+            let mut sections = Vec::new();
+            let mut intro = Vec::new();
+            for r in many {
+                let doc = siteboss::report::document(r);
+                intro.push(doc.title.clone());
+                for mut section in doc.sections {
+                    section.title = format!("{}: {}", r.component.name, section.title);
+                    sections.push(section);
+                }
+            }
+            siteboss::report::html::page(
+                &format!("siteboss benchmark: {} components", many.len()),
+                &intro,
+                &sections,
+            )
         }
     }
 }
@@ -222,6 +311,9 @@ fn targets(args: &BenchmarkArgs, base: &BenchmarkOptions) -> anyhow::Result<Vec<
 }
 
 fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.html {
+        check_writable(path)?;
+    }
     let groups = siteboss::compare::load(&args.files)?;
     let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
     // One comparison per component; files of several components (from a
@@ -230,6 +322,10 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|results| siteboss::compare::compare(results, &tolerances))
         .collect();
+    if let Some(path) = &args.html {
+        let pages: Vec<String> = reports.iter().map(siteboss::compare::html).collect();
+        write_atomically(path, &join_pages(&pages))?;
+    }
     let text = if args.json {
         if let [one] = reports.as_slice() {
             serde_json::to_string_pretty(one)? + "\n"
@@ -258,7 +354,7 @@ fn run_compare(args: &CompareArgs) -> anyhow::Result<ExitCode> {
 
 fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     siteboss::interrupt::install()?;
-    if let Some(path) = &args.json_file {
+    for path in args.json_file.iter().chain(&args.html) {
         check_writable(path)?;
     }
     let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
@@ -287,6 +383,9 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     let json = serde_json::to_string_pretty(&report)? + "\n";
     if let Some(path) = &args.json_file {
         write_atomically(path, &json)?;
+    }
+    if let Some(path) = &args.html {
+        write_atomically(path, &siteboss::ab::html(&report))?;
     }
     let text = if args.json {
         json

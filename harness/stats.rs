@@ -3,7 +3,7 @@
 //! Pure functions of their inputs. The bootstrap uses a fixed-seed generator,
 //! so the same samples always give the same interval.
 
-use crate::model::{Summary, Unit};
+use crate::model::{Histogram, Summary, Unit};
 
 /// The value at quantile `q` (0..=1) of sorted `xs`, interpolating linearly.
 ///
@@ -74,6 +74,37 @@ pub fn summarize_rounds(rounds: &[Vec<f64>], unit: Unit) -> Summary {
     let mut s = summarize(&all, unit);
     s.rounds = rounds.iter().map(|r| median(r)).collect();
     s
+}
+
+/// Counts positive `samples` in `bins_per_decade` logarithmic bins per
+/// factor of ten, from the decade-aligned edge at or below the smallest.
+/// `None` when no sample is positive and finite.
+pub fn log_histogram(samples: &[f64], unit: Unit, bins_per_decade: u32) -> Option<Histogram> {
+    let per = f64::from(bins_per_decade.max(1));
+    let ok = || {
+        samples
+            .iter()
+            .copied()
+            .filter(|x| x.is_finite() && *x > 0.0)
+    };
+    let min = ok().fold(f64::INFINITY, f64::min);
+    let max = ok().fold(0.0, f64::max);
+    if !min.is_finite() {
+        return None;
+    }
+    let first = (min.log10() * per).floor();
+    let low = 10f64.powf(first / per);
+    let bin = |x: f64| ((x.log10() * per).floor() - first).max(0.0) as usize;
+    let mut counts = vec![0u64; bin(max) + 1];
+    for x in ok() {
+        counts[bin(x)] += 1;
+    }
+    Some(Histogram {
+        unit,
+        bins_per_decade: bins_per_decade.max(1),
+        low,
+        counts,
+    })
 }
 
 /// Summarises one value per round (such as a rate or a slope).
@@ -166,6 +197,34 @@ pub fn bootstrap_ratio_ci(base: &[f64], head: &[f64], confidence: f64) -> (f64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_histogram_counts_every_sample_in_its_bin() {
+        let xs = [
+            1000.0,
+            1100.0,
+            2000.0,
+            9999.0,
+            10_000.0,
+            250_000.0,
+            -1.0,
+            f64::NAN,
+        ];
+        let h = log_histogram(&xs, Unit::Nanoseconds, 10).expect("positive samples");
+        assert_eq!(h.total(), 6, "non-positive and NaN samples are not counted");
+        assert!((h.low - 1000.0).abs() < 1e-6, "{}", h.low);
+        // 1000 and 1100 share the first bin [1000, 1259); 10,000 opens decade 2.
+        assert_eq!(h.counts[0], 2);
+        assert_eq!(h.counts[10], 1);
+        for (i, c) in h.counts.iter().enumerate() {
+            let inside = xs
+                .iter()
+                .filter(|x| **x >= h.edge(i) * (1.0 - 1e-9) && **x < h.edge(i + 1) * (1.0 - 1e-9))
+                .count() as u64;
+            assert_eq!(*c, inside, "bin {i} [{}, {})", h.edge(i), h.edge(i + 1));
+        }
+        assert!(log_histogram(&[0.0, -3.0], Unit::Nanoseconds, 10).is_none());
+    }
 
     #[test]
     fn median_and_quantiles_of_known_samples() {

@@ -17,7 +17,9 @@
 #     enough; a base without the counts phase is compared without it, with a
 #     note);
 #  4. the committed-baseline gate for this runner (cargo test --test gate);
-#  5. writes one Markdown report.
+#  5. writes one Markdown report (with Mermaid charts of the ratios), and
+#     HTML pages with SVG charts: wall-<cli|http>.html (lock-step ratios), runs.html
+#     (counted and fresh-process ratios), runs-head.html (the head's run).
 #
 # Environment:
 #   PR_GATE_AB_ARGS     options for `siteboss ab` (default: none; its budget is 30 s)
@@ -86,7 +88,7 @@ if [[ "$probe" == *'"response"'* ]]; then
     [[ ${#components[@]} -eq 1 ]] && embed=()
     set +e
     "$head_bin" ab "$base_bin" "$head_bin" "${embed[@]}" "${ab_args[@]}" --no-progress --markdown \
-      --json-file "$out/wall-$c.json" >>"$out/wall.md"
+      --json-file "$out/wall-$c.json" --html "$out/wall-$c.html" >>"$out/wall.md"
     rc=$?
     set -e
     (( rc > wall_rc )) && wall_rc=$rc
@@ -106,7 +108,8 @@ else
     files+=("$out/wall-base-$i.json" "$out/wall-head-$i.json")
   done
   set +e
-  "$head_bin" compare "${files[@]}" --markdown --tolerances "$root/baselines/tolerances.toml" >"$out/wall.md"
+  "$head_bin" compare "${files[@]}" --markdown --html "$out/wall.html" \
+    --tolerances "$root/baselines/tolerances.toml" >"$out/wall.md"
   wall_rc=$?
   set -e
   wall_how="$rounds interleaved pairs of whole runs (fallback)"
@@ -130,10 +133,13 @@ echo "== counted and fresh-process figures ($phases)"
 for side in base head; do
   bin="$base_bin"; w=("${which[@]}")
   if [[ $side == head ]]; then bin="$head_bin"; [[ ${#which[@]} -eq 0 ]] && w=("${head_which[@]}"); fi
-  "$bin" benchmark "${w[@]}" "${run_args[@]}" --phases "$phases" --no-progress --json "$out/runs-$side.json" >/dev/null
+  # The head's page (tables and charts); the base may predate --html.
+  extra=(); [[ $side == head ]] && extra=(--html "$out/runs-head.html")
+  "$bin" benchmark "${w[@]}" "${run_args[@]}" --phases "$phases" --no-progress --json "$out/runs-$side.json" \
+    "${extra[@]}" >/dev/null
 done
 set +e
-"$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --markdown \
+"$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --markdown --html "$out/runs.html" \
   --tolerances "$root/baselines/tolerances.toml" >"$out/runs.md"
 runs_rc=$?
 "$head_bin" compare "$out/runs-base.json" "$out/runs-head.json" --json \

@@ -9,7 +9,7 @@ use super::child::{self, Reply, Request, Task};
 use super::{DensityLimits, Subject, os};
 use crate::component::ComponentSource;
 use crate::engine::{InstanceError, Live, Runtime};
-use crate::model::{AllCoresFill, DensityResult, Limit};
+use crate::model::{AllCoresFill, DensityResult, FillPoint, Limit};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
@@ -107,6 +107,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
     let mut live: Vec<Live> = Vec::new();
     let _ = live.try_reserve(usize::try_from(limits.max_instances.min(4 << 20)).unwrap_or(0));
 
+    let mut trace = Trace::default();
     let mut next_check = 0u64;
     let mut last = Reading {
         n: 0,
@@ -137,6 +138,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                 maps: os::mapping_count(),
                 vsize: os::virtual_bytes(),
             };
+            trace.record(started, n, now.rss);
             let available = os::available_bytes().unwrap_or(u64::MAX);
             // Growth per instance since the last reading, to project the next stride.
             let per = |a: u64, b: u64| {
@@ -259,6 +261,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
     let fill_seconds = started.elapsed().as_secs_f64();
     let instances = live.len() as u64;
     let rss = os::rss_bytes();
+    trace.stop(fill_seconds, instances, rss);
     let maps = os::mapping_count();
     let vsize = os::virtual_bytes();
     let t = Instant::now();
@@ -295,6 +298,43 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
         fill_seconds,
         teardown_seconds,
         all_cores,
+        trace: trace.points,
+    }
+}
+
+/// The fill's readings, kept small: each reading at a power-of-two count of
+/// instances, and otherwise at most one per [`Trace::EVERY`] seconds (a
+/// minute's phase keeps about 600 points).
+#[derive(Default)]
+struct Trace {
+    points: Vec<FillPoint>,
+}
+
+impl Trace {
+    const EVERY: f64 = 0.1;
+
+    fn record(&mut self, started: Instant, n: u64, rss: u64) {
+        let seconds = started.elapsed().as_secs_f64();
+        let due = self
+            .points
+            .last()
+            .is_none_or(|p| n.is_power_of_two() || seconds - p.seconds >= Self::EVERY);
+        if due {
+            self.points.push(FillPoint {
+                seconds,
+                instances: n,
+                rss_bytes: rss,
+            });
+        }
+    }
+
+    /// The stop, always the last point.
+    fn stop(&mut self, seconds: f64, n: u64, rss: u64) {
+        self.points.push(FillPoint {
+            seconds,
+            instances: n,
+            rss_bytes: rss,
+        });
     }
 }
 

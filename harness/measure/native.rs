@@ -1,7 +1,7 @@
 //! The native floor: spawn-and-wait of a trivial native process, measured in
 //! the same run as the WASM figures so their ratio is honest.
 
-use super::os::wait_child;
+use super::os::{kib_field, wait_child};
 use crate::model::{NativeResult, Unit};
 use crate::stats::summarize;
 use std::path::{Path, PathBuf};
@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 /// The programs: coreutils' `echo`, a small C binary that prints the same
 /// `Hello, world!` the component does, is timed; coreutils' `cat`, waiting on
-/// its stdin, is the live process whose resident memory is read.
+/// its stdin, is the live process whose memory is read: `VmRSS`, and `Pss`
+/// and `Private_Dirty` from `/proc/PID/smaps_rollup`, the latter being what
+/// one more such process adds (shared libc pages are not counted again).
 #[derive(Debug, Clone)]
 pub struct NativePrograms {
     /// Spawned and waited for.
@@ -74,21 +76,37 @@ pub fn native(
             anyhow::bail!("interrupted");
         }
     }
-    let mut rss = Vec::new();
+    let (mut rss, mut pss, mut dirty) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..5 {
-        rss.push(live_rss(&programs.cat)? as f64);
+        let m = live_memory(&programs.cat)?;
+        rss.push(m.rss as f64);
+        pss.extend(m.pss.map(|v| v as f64));
+        dirty.extend(m.private_dirty.map(|v| v as f64));
     }
+    let full = |v: &[f64]| (v.len() == rss.len()).then(|| summarize(v, Unit::Bytes));
     Ok(NativeResult {
         command: format!("{} 'Hello, world!'", program.display()),
         spawn: summarize(&walls, Unit::Nanoseconds),
         rss_command: format!("{} (waiting on stdin)", programs.cat.display()),
         rss: summarize(&rss, Unit::Bytes),
+        pss: full(&pss),
+        private_dirty: full(&dirty),
     })
 }
 
-/// Resident memory of a live `cat`, read once it has echoed a byte back (so
-/// it has finished starting and is blocked reading its stdin).
-fn live_rss(cat: &Path) -> anyhow::Result<u64> {
+/// What one live native process holds.
+struct LiveMemory {
+    /// `VmRSS` from `/proc/PID/status`.
+    rss: u64,
+    /// `Pss` from `/proc/PID/smaps_rollup` (absent on kernels before 4.14).
+    pss: Option<u64>,
+    /// `Private_Dirty` from `/proc/PID/smaps_rollup`.
+    private_dirty: Option<u64>,
+}
+
+/// Memory of a live `cat`, read once it has echoed a byte back (so it has
+/// finished starting and is blocked reading its stdin).
+fn live_memory(cat: &Path) -> anyhow::Result<LiveMemory> {
     use std::io::{Read, Write};
     let mut child = Command::new(cat)
         .stdin(Stdio::piped())
@@ -105,13 +123,14 @@ fn live_rss(cat: &Path) -> anyhow::Result<u64> {
         .and_then(|_| stdin.flush())
         .and_then(|_| stdout.read_exact(&mut byte));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     drop(stdin);
     let _ = child.wait();
     echoed.map_err(|e| anyhow::anyhow!("{}: did not echo its input: {e}", cat.display()))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/status: no VmRSS line"))
+    Ok(LiveMemory {
+        rss: kib_field(&status, "VmRSS:")
+            .ok_or_else(|| anyhow::anyhow!("/proc/{pid}/status: no VmRSS line"))?,
+        pss: kib_field(&rollup, "Pss:"),
+        private_dirty: kib_field(&rollup, "Private_Dirty:"),
+    })
 }

@@ -75,6 +75,19 @@ fn status_kib(key: &str) -> Option<u64> {
         .ok()
 }
 
+/// The `kB` field `key` (such as `Pss:`) of `/proc/PID/smaps_rollup`
+/// text, in bytes.
+pub fn kib_field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
 /// `MemAvailable` from `/proc/meminfo`, in bytes: what the kernel says can
 /// still be allocated without swapping.
 pub fn available_bytes() -> Option<u64> {

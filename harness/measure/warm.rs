@@ -4,8 +4,8 @@
 
 use super::{Budget, MIN_SAMPLES_PER_ROUND, Plan};
 use crate::engine::{InstanceError, Runtime};
-use crate::model::{LifecycleResult, Summary, Unit};
-use crate::stats::summarize_rounds;
+use crate::model::{Histogram, LifecycleResult, Summary, Unit};
+use crate::stats::{log_histogram, summarize_rounds};
 use std::time::{Duration, Instant};
 
 /// One warm start: `Store::new` + WASI context + `InstancePre::instantiate`,
@@ -33,6 +33,22 @@ pub fn time_one(rt: &Runtime) -> Result<Duration, InstanceError> {
 ///
 /// Fails when an instantiation fails.
 pub fn warm_start(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<Summary, InstanceError> {
+    warm_start_distribution(rt, plan, tick).map(|(s, _)| s)
+}
+
+/// Bins per factor of ten of the latency histograms a result keeps.
+pub const HISTOGRAM_BINS_PER_DECADE: u32 = 20;
+
+/// [`warm_start`], with every sample also counted in a histogram.
+///
+/// # Errors
+///
+/// Fails when an instantiation fails.
+pub fn warm_start_distribution(
+    rt: &Runtime,
+    plan: &Plan,
+    tick: &dyn Fn(),
+) -> Result<(Summary, Option<Histogram>), InstanceError> {
     let _pinned = super::os::pin_to_last_cpu();
     let budget = Budget::start(plan.budget.warm_seconds, plan.rounds);
     let mut rounds = Vec::with_capacity(plan.rounds);
@@ -57,7 +73,11 @@ pub fn warm_start(rt: &Runtime, plan: &Plan, tick: &dyn Fn()) -> Result<Summary,
             break;
         }
     }
-    Ok(summarize_rounds(&rounds, Unit::Nanoseconds))
+    let all: Vec<f64> = rounds.iter().flatten().copied().collect();
+    Ok((
+        summarize_rounds(&rounds, Unit::Nanoseconds),
+        log_histogram(&all, Unit::Nanoseconds, HISTOGRAM_BINS_PER_DECADE),
+    ))
 }
 
 /// When round `r`'s warm-up and the whole round should end: the warm-up
@@ -132,7 +152,9 @@ pub fn lifecycle(
             break;
         }
     }
+    let all: Vec<f64> = totals.iter().flatten().copied().collect();
     Ok(LifecycleResult {
+        histogram: log_histogram(&all, Unit::Nanoseconds, HISTOGRAM_BINS_PER_DECADE),
         total: summarize_rounds(&totals, Unit::Nanoseconds),
         run: summarize_rounds(&runs, Unit::Nanoseconds),
         drop: summarize_rounds(&drops, Unit::Nanoseconds),

@@ -83,6 +83,19 @@ impl Allocator {
         Allocator::OnDemand,
     ];
 
+    /// Why this profile's instructions and system calls cannot be counted
+    /// under Valgrind, if they cannot: `pooling-cow` reserves over 4 GiB of
+    /// address space per slot, and its pool does not fit the address space
+    /// Valgrind manages.
+    pub fn not_countable(self) -> Option<&'static str> {
+        match self {
+            Allocator::PoolingCow => Some(
+                "pooling-cow reserves over 4 GiB of address space per pool slot, more than Valgrind can map, so it is not counted under Valgrind; its wall-clock trials and the other profiles' counts guard it",
+            ),
+            _ => None,
+        }
+    }
+
     /// The short name used on the command line, in JSON and in trial names.
     pub fn name(self) -> &'static str {
         match self {

@@ -4,7 +4,7 @@
 //! Every time is in nanoseconds, every size in bytes and every rate per second,
 //! as each `Summary` also says in its `unit`.
 
-use super::{Allocator, Fingerprint, Metric, Summary};
+use super::{Allocator, Fingerprint, Metric, Summary, Unit};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -137,8 +137,18 @@ pub struct NativeResult {
     pub spawn: Summary,
     /// The live process whose memory is read.
     pub rss_command: String,
-    /// Resident memory of that live native process.
+    /// Resident memory (`VmRSS`) of that live native process, shared libc
+    /// pages included: not comparable with a per-instance slope.
     pub rss: Summary,
+    /// `Pss` of the live process from `/proc/PID/smaps_rollup`: shared pages
+    /// divided among the processes that map them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pss: Option<Summary>,
+    /// `Private_Dirty` of the live process from `/proc/PID/smaps_rollup`:
+    /// the pages only it wrote, which another such process would add again.
+    /// The figure set beside a WASM instance's per-instance slope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_dirty: Option<Summary>,
 }
 
 /// Every phase measured with one allocator.
@@ -163,6 +173,9 @@ pub struct ConfigurationResult {
     /// Instantiation through `InstancePre` with a fresh store and WASI context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm_start: Option<Summary>,
+    /// Every warm-start sample, counted in logarithmic bins (for charts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_start_histogram: Option<Histogram>,
     /// Instantiate, call `wasi:cli/run`, drop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LifecycleResult>,
@@ -284,6 +297,37 @@ pub struct LifecycleResult {
     pub run: Summary,
     /// Dropping the store, which resets or releases the instance's memory.
     pub drop: Summary,
+    /// Every sample of `total`, counted in logarithmic bins (for charts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<Histogram>,
+}
+
+/// Samples counted in logarithmically spaced bins: a distribution kept
+/// compactly (tens of numbers, not thousands of samples) so a report can
+/// draw it. Bin `i` holds the samples in
+/// `[low·10^(i/bins_per_decade), low·10^((i+1)/bins_per_decade))`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    /// The unit of the bin edges.
+    pub unit: Unit,
+    /// Bins per factor of ten.
+    pub bins_per_decade: u32,
+    /// The lower edge of the first bin.
+    pub low: f64,
+    /// Samples per bin.
+    pub counts: Vec<u64>,
+}
+
+impl Histogram {
+    /// The lower edge of bin `i` (the upper edge of bin `i - 1`).
+    pub fn edge(&self, i: usize) -> f64 {
+        self.low * 10f64.powf(i as f64 / f64::from(self.bins_per_decade.max(1)))
+    }
+
+    /// How many samples were counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
 }
 
 /// Resident memory with N live instances that have run.
@@ -342,6 +386,11 @@ pub struct DensityResult {
     /// results from before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_cores: Option<AllCoresFill>,
+    /// How the phase filled: readings taken while creating instances (at
+    /// 1, 2, 4, … instances and then at least every 100 ms), ending with
+    /// the stop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<FillPoint>,
 }
 
 /// The concurrency phase's second fill: up to the first fill's count of
@@ -364,6 +413,17 @@ pub struct AllCoresFill {
     /// Seconds from the start of the teardown until the last thread had
     /// dropped its share.
     pub teardown_seconds: f64,
+}
+
+/// One reading while the concurrency phase filled.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FillPoint {
+    /// Seconds since filling started.
+    pub seconds: f64,
+    /// Live instances.
+    pub instances: u64,
+    /// Resident memory of the process.
+    pub rss_bytes: u64,
 }
 
 /// The limit that ended the concurrency phase.

@@ -1,5 +1,6 @@
 //! The report's content: which sections and tables a result becomes.
 
+use super::chart::{self, Chart};
 use super::cited::{self, Cited, HEADLINE, SOURCES, TOTAL_MEMORY};
 use super::format::{bytes, count, median, ratio, spread, time};
 use crate::model::{Allocator, BenchmarkResult, ConfigurationResult, Status, Summary};
@@ -22,6 +23,9 @@ pub struct Section {
     pub tables: Vec<Table>,
     /// Lines of text after the tables.
     pub lines: Vec<String>,
+    /// Charts after the lines (drawn by the HTML page; the Markdown job
+    /// summary draws those Mermaid can show; the terminal leaves them out).
+    pub charts: Vec<Chart>,
 }
 
 /// A table: a header row and rows of cells.
@@ -254,8 +258,8 @@ fn profiles(r: &BenchmarkResult) -> Section {
     }
     Section {
         title: "Which profile".into(),
-        tables: Vec::new(),
         lines,
+        ..Default::default()
     }
 }
 
@@ -263,45 +267,52 @@ fn headline(r: &BenchmarkResult) -> Section {
     let cols = wasm_columns(r);
     let mut header = vec!["Metric".to_owned()];
     header.extend(cols.iter().map(|c| column_name(c)));
-    header.extend(
-        [
-            "Native process (measured)",
-            "Page's WASM (cited)",
-            "Docker (cited)",
-            "Firecracker (cited)",
-            "smolvm (cited)",
-        ]
-        .map(String::from),
-    );
+    header.push("Native process (measured)".into());
+    header.push(format!(
+        "Page's WASM (cited; a {} component)",
+        cited::PAGE_COMPONENT_BYTES.text
+    ));
+    header.extend(["Docker (cited)", "Firecracker (cited)", "smolvm (cited)"].map(String::from));
     let native = r.native.as_ref();
     let mut rows = Vec::new();
     let mut row = |name: &str,
                    wasm: &dyn Fn(&ConfigurationResult) -> Option<String>,
                    native: String,
-                   i: usize| {
+                   i: Option<usize>| {
         let mut cells = vec![name.to_owned()];
         cells.extend(cols.iter().map(|c| or_dash(wasm(c))));
         cells.push(native);
-        let h = &HEADLINE[i];
-        cells.extend([
-            cite(h.page_wasm),
-            cite(h.docker),
-            cite(h.firecracker),
-            cite(h.smolvm),
-        ]);
+        match i.map(|i| &HEADLINE[i]) {
+            Some(h) => cells.extend([
+                cite(h.page_wasm),
+                cite(h.docker),
+                cite(h.firecracker),
+                cite(h.smolvm),
+            ]),
+            None => cells.extend(std::iter::repeat_n("—".to_owned(), 4)),
+        }
         rows.push(cells);
     };
     row(
-        "Startup (warm start; native: spawn+exit)",
+        "Startup (warm start: instantiate only)",
         &|c| c.warm_start.as_ref().map(median),
-        or_dash(native.map(|n| median(&n.spawn))),
-        0,
+        "—".into(),
+        Some(0),
     );
     row(
-        "Memory per instance (native: live process RSS)",
+        "Request lifecycle (instantiate + run + drop; native: spawn + exit)",
+        &|c| c.lifecycle.as_ref().map(|l| median(&l.total)),
+        or_dash(native.map(|n| median(&n.spawn))),
+        None,
+    );
+    row(
+        "Memory per instance (slope over N; native: Private_Dirty of a live process)",
         &|c| c.memory.as_ref().map(|m| median(&m.per_instance)),
-        or_dash(native.map(|n| median(&n.rss))),
-        1,
+        or_dash(native.map(|n| match &n.private_dirty {
+            Some(d) => median(d),
+            None => format!("{} (VmRSS; no smaps_rollup)", median(&n.rss)),
+        })),
+        Some(1),
     );
     row(
         "Max concurrent (here: reached on this host)",
@@ -311,7 +322,7 @@ fn headline(r: &BenchmarkResult) -> Section {
                 .map(|d| format!("{} ({})", count(d.instances), d.limit.name()))
         },
         "—".into(),
-        2,
+        Some(2),
     );
     row(
         "Throughput (lifecycles/s, all cores)",
@@ -321,27 +332,24 @@ fn headline(r: &BenchmarkResult) -> Section {
                 .map(median)
         },
         "—".into(),
-        3,
+        Some(3),
     );
     row(
         "Isolation model",
         &|_| Some("language sandbox (WASI)".into()),
         "OS process".into(),
-        4,
+        Some(4),
     );
     let mut lines = vec![
         "Measured columns are medians from this run; cited columns are the page's figures with their sources below, not measured here.".to_owned(),
+        format!(
+            "Component difference: this run measured {} ({} bytes); the page measured a {} component. Every comparison with the page's column compares different components.",
+            r.component.name,
+            count(r.component.bytes),
+            cited::PAGE_COMPONENT_BYTES.text
+        ),
     ];
-    if let (Some(p), Some(n)) = (recommended(r).and_then(|a| config(r, a.0)), native)
-        && let Some(w) = &p.warm_start
-    {
-        lines.push(format!(
-            "Warm start vs native process spawn, same run: {} faster ({} vs {}).",
-            ratio(n.spawn.median / w.median),
-            median(w),
-            median(&n.spawn)
-        ));
-    }
+    lines.extend(native_ratios(r));
     for c in &cols {
         if let Some(d) = &c.density {
             lines.push(format!(
@@ -357,7 +365,54 @@ fn headline(r: &BenchmarkResult) -> Section {
         title: "Headline".into(),
         tables: vec![Table { header, rows }],
         lines,
+        charts: Vec::new(),
     }
+}
+
+/// The like-for-like native comparisons: a native process's spawn and exit
+/// against a WASM request's whole lifecycle (each starts, prints
+/// `Hello, world!` and is gone), with instantiation alone beside it,
+/// labelled; and a native process's private memory against the WASM slope.
+pub fn native_ratios(r: &BenchmarkResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    // The recommended profile's figures (the pooling one when none is).
+    let a = recommended(r).map_or(Allocator::Pooling, |x| x.0);
+    let (Some(p), Some(n)) = (config(r, a), r.native.as_ref()) else {
+        return lines;
+    };
+    match (&p.lifecycle, &p.warm_start) {
+        (Some(l), w) => lines.push(format!(
+            "Request lifecycle (instantiate + run + drop, {a}) vs native process spawn + exit, same run: {} faster ({} vs {}).{}",
+            ratio(n.spawn.median / l.total.median),
+            median(&l.total),
+            median(&n.spawn),
+            w.as_ref()
+                .map(|w| format!(
+                    " Instantiation alone (no run, no drop; not like for like): {} ({}).",
+                    ratio(n.spawn.median / w.median),
+                    median(w)
+                ))
+                .unwrap_or_default()
+        )),
+        (None, Some(w)) => lines.push(format!(
+            "No lifecycle was measured (the component has no run), so there is no like-for-like native ratio; instantiation alone vs native spawn + exit: {} ({} vs {}).",
+            ratio(n.spawn.median / w.median),
+            median(w),
+            median(&n.spawn)
+        )),
+        (None, None) => {}
+    }
+    if let (Some(m), Some(d)) = (&p.memory, &n.private_dirty) {
+        lines.push(format!(
+            "Memory: a live native process's Private_Dirty {} (Pss {}, VmRSS {} with shared libc pages) vs {} per further live instance ({a}): {} less.",
+            median(d),
+            or_dash(n.pss.as_ref().map(median)),
+            median(&n.rss),
+            median(&m.per_instance),
+            ratio(d.median / m.per_instance.median)
+        ));
+    }
+    lines
 }
 
 fn total_memory(r: &BenchmarkResult) -> Section {
@@ -410,6 +465,7 @@ fn total_memory(r: &BenchmarkResult) -> Section {
         title: "Total memory for N instances".into(),
         tables: vec![Table { header, rows }],
         lines,
+        charts: chart::memory_vs_n(r).into_iter().collect(),
     }
 }
 
@@ -534,6 +590,14 @@ fn cold_warm(r: &BenchmarkResult) -> Section {
         title: "Cold start vs warm start".into(),
         tables: vec![Table { header, rows }],
         lines,
+        charts: [
+            chart::latency(r, false),
+            chart::latency(r, true),
+            chart::cold_start(r),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     }
 }
 
@@ -632,6 +696,7 @@ fn concurrency(r: &BenchmarkResult) -> Section {
         title: "Concurrent capacity".into(),
         tables: vec![Table { header, rows }],
         lines,
+        charts: chart::fill(r).into_iter().collect(),
     }
 }
 
@@ -672,6 +737,7 @@ fn throughput(r: &BenchmarkResult) -> Section {
             "Each cell: median over rounds of completed operations per second, all threads together; n=rounds. The page (cited): {}.",
             cite(HEADLINE[3].page_wasm)
         )],
+        charts: chart::throughput(r).into_iter().collect(),
     }
 }
 
@@ -729,6 +795,7 @@ fn counts_section(r: &BenchmarkResult) -> Option<Section> {
         title: "Counted per operation".into(),
         tables: vec![Table { header, rows }],
         lines,
+        charts: Vec::new(),
     })
 }
 
@@ -738,12 +805,21 @@ fn native_section(r: &BenchmarkResult) -> Option<Section> {
         title: "Native process (same run)".into(),
         tables: vec![Table {
             header: vec!["Measured".into(), "Command".into(), "Median [p25–p75] n".into()],
-            rows: vec![
-                vec!["Spawn + exit".into(), n.command.clone(), spread(&n.spawn)],
-                vec!["Resident memory, live".into(), n.rss_command.clone(), spread(&n.rss)],
-            ],
+            rows: [
+                Some(vec!["Spawn + exit".into(), n.command.clone(), spread(&n.spawn)]),
+                Some(vec!["Resident memory (VmRSS), live".into(), n.rss_command.clone(), spread(&n.rss)]),
+                n.pss.as_ref().map(|s| vec!["Pss (smaps_rollup), live".into(), n.rss_command.clone(), spread(s)]),
+                n.private_dirty.as_ref().map(|s| vec!["Private_Dirty (smaps_rollup), live".into(), n.rss_command.clone(), spread(s)]),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
         }],
-        lines: vec!["The floor under any container: spawning a tiny native program and waiting for it to exit, and the memory one such process holds while alive.".into()],
+        lines: vec![
+            "The floor under any container: spawning a tiny native program and waiting for it to exit, and the memory one such process holds while alive.".into(),
+            "VmRSS counts the shared libc and loader pages every process maps; Pss divides them among the processes sharing them; Private_Dirty is what only this process wrote, which one more such process adds again: the figure comparable with a WASM instance's per-instance slope.".into(),
+        ],
+        charts: Vec::new(),
     })
 }
 

@@ -3,11 +3,15 @@
 //!
 //! Nothing here measures or judges; it only presents a `BenchmarkResult`.
 
+pub mod chart;
 pub mod cited;
 mod document;
+pub mod export;
 pub mod format;
+pub mod html;
+mod svg;
 
-pub use document::{Document, Section, Table, document};
+pub use document::{Document, Section, Table, document, native_ratios};
 
 use crate::model::BenchmarkResult;
 
@@ -23,6 +27,15 @@ pub struct Terminal;
 pub struct Markdown;
 /// The versioned JSON schema (README.md, "JSON schema").
 pub struct Json;
+/// One self-contained HTML page: every table, and every chart as inline SVG.
+pub struct Html;
+
+impl Exporter for Html {
+    fn render(&self, result: &BenchmarkResult) -> String {
+        let doc = document(result);
+        html::page(&doc.title, &[], &doc.sections)
+    }
+}
 
 impl Exporter for Json {
     fn render(&self, result: &BenchmarkResult) -> String {
@@ -71,6 +84,10 @@ impl Exporter for Markdown {
             for line in &section.lines {
                 out.push_str(line);
                 out.push_str("  \n");
+            }
+            for c in section.charts.iter().filter_map(chart::mermaid) {
+                out.push('\n');
+                out.push_str(&c);
             }
         }
         out

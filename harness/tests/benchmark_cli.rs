@@ -96,7 +96,7 @@ fn check_result(raw: serde_json::Value, first: bool) {
     positive("native spawn", &native.spawn);
     positive("native rss", &native.rss);
 
-    assert_eq!(r.configurations.len(), 2, "both allocators by default");
+    assert_eq!(r.configurations.len(), siteboss::model::Allocator::ALL.len(), "every profile by default");
     for c in &r.configurations {
         check_configuration(c);
     }

@@ -353,6 +353,8 @@ pub fn result_json() -> Vec<u8> {
             spawn: ns(5e5),
             rss_command: "/bin/cat".into(),
             rss: s(Unit::Bytes, 1e6),
+            pss: Some(s(Unit::Bytes, 3e5)),
+            private_dirty: Some(s(Unit::Bytes, 1e5)),
         }),
         configurations: vec![ConfigurationResult {
             allocator: Allocator::Pooling,
@@ -365,10 +367,20 @@ pub fn result_json() -> Vec<u8> {
             cold_start: Some(cold.clone()),
             cold_start_precompiled: Some(cold),
             warm_start: Some(ns(3e3)),
+            warm_start_histogram: siteboss::stats::log_histogram(
+                &[2.9e3, 3e3, 3.1e3],
+                Unit::Nanoseconds,
+                20,
+            ),
             lifecycle: Some(LifecycleResult {
                 total: ns(6e3),
                 run: ns(1e3),
                 drop: ns(2e3),
+                histogram: siteboss::stats::log_histogram(
+                    &[5.9e3, 6e3, 6.1e3],
+                    Unit::Nanoseconds,
+                    20,
+                ),
             }),
             memory: Some(MemoryResult {
                 runtime_rss: s(Unit::Bytes, 2e7),
@@ -399,6 +411,18 @@ pub fn result_json() -> Vec<u8> {
                     fill_seconds: 0.25,
                     teardown_seconds: 0.1,
                 }),
+                trace: vec![
+                    FillPoint {
+                        seconds: 0.0,
+                        instances: 1,
+                        rss_bytes: 2e7 as u64,
+                    },
+                    FillPoint {
+                        seconds: 0.4,
+                        instances: 20_000,
+                        rss_bytes: 26e7 as u64,
+                    },
+                ],
             }),
             throughput: vec![ThroughputResult {
                 threads: 2,
@@ -411,7 +435,9 @@ pub fn result_json() -> Vec<u8> {
                 key: "x86_64-linux-x86-64-v3".into(),
                 ops_per_block: 100,
                 figures: Metric::counted()
-                    .filter(|m| *m != Metric::MemoryPerInstance && *m != Metric::PageFaultsPerInstance)
+                    .filter(|m| {
+                        *m != Metric::MemoryPerInstance && *m != Metric::PageFaultsPerInstance
+                    })
                     .map(|m| (m, s(m.unit(), 5e4)))
                     .collect(),
             }),

@@ -1,0 +1,502 @@
+//! The reports people look at: the HTML page with its charts, the Mermaid
+//! charts of the job summary, and the exports to Bencher (BMF) and
+//! github-action-benchmark, each checked against its documented schema,
+//! written out below.
+
+mod common;
+
+use serde_json::{Value, json};
+use std::process::Command;
+
+/// The BMF JSON Schema as Bencher documents it (draft-07), verbatim in
+/// substance: benchmark name → measure slug → {value, lower_value?, upper_value?}.
+fn bmf_schema() -> Value {
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema",
+        "type": "object",
+        "patternProperties": {
+            ".+": {
+                "type": "object",
+                "patternProperties": {
+                    ".+": {
+                        "type": "object",
+                        "properties": {
+                            "value": {"type": "number"},
+                            "lower_value": {"type": "number"},
+                            "upper_value": {"type": "number"}
+                        },
+                        "required": ["value"]
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// github-action-benchmark's `customSmallerIsBetter` / `customBiggerIsBetter`
+/// input: an array of {name, unit, value, range?, extra?}.
+fn gab_schema() -> Value {
+    json!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "unit": {"type": "string"},
+                "value": {"type": "number"},
+                "range": {"type": "string"},
+                "extra": {"type": "string"}
+            },
+            "required": ["name", "unit", "value"],
+            "additionalProperties": false
+        }
+    })
+}
+
+/// A validator for the JSON Schema keywords the two schemas above use:
+/// `type`, `properties`, `patternProperties` (the pattern `.+` only),
+/// `required`, `additionalProperties: false` and `items`. Returns every
+/// violation with its JSON pointer.
+fn validate(schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(t) = schema.get("type").and_then(Value::as_str) {
+        let ok = match t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "number" => v.is_number(),
+            other => panic!("the validator does not know type {other}"),
+        };
+        if !ok {
+            errors.push(format!("{at}: expected {t}, found {v}"));
+            return;
+        }
+    }
+    if let Some(obj) = v.as_object() {
+        let props = schema.get("properties").and_then(Value::as_object);
+        let patterns = schema.get("patternProperties").and_then(Value::as_object);
+        for req in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = req.as_str().unwrap();
+            if !obj.contains_key(key) {
+                errors.push(format!("{at}: missing required `{key}`"));
+            }
+        }
+        for (k, child) in obj {
+            let path = format!("{at}/{k}");
+            let mut matched = false;
+            if let Some(s) = props.and_then(|p| p.get(k)) {
+                matched = true;
+                validate(s, child, &path, errors);
+            }
+            for (pattern, s) in patterns.into_iter().flatten() {
+                assert_eq!(pattern, ".+", "the validator knows the pattern .+ only");
+                if !k.is_empty() {
+                    matched = true;
+                    validate(s, child, &path, errors);
+                }
+            }
+            if !matched && schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+                errors.push(format!("{path}: not allowed"));
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
+        for (i, item) in arr.iter().enumerate() {
+            validate(items, item, &format!("{at}/{i}"), errors);
+        }
+    }
+}
+
+fn assert_valid(schema: &Value, v: &Value, what: &str) {
+    let mut errors = Vec::new();
+    validate(schema, v, "", &mut errors);
+    assert!(errors.is_empty(), "{what}: {errors:#?}");
+}
+
+#[test]
+fn the_validator_rejects_what_the_schemas_forbid() {
+    let mut errors = Vec::new();
+    validate(
+        &bmf_schema(),
+        &json!({"a": {"latency": {"lower_value": 1.0}}}),
+        "",
+        &mut errors,
+    );
+    validate(
+        &bmf_schema(),
+        &json!({"a": {"latency": {"value": "1"}}}),
+        "",
+        &mut errors,
+    );
+    validate(
+        &gab_schema(),
+        &json!([{"name": "a", "unit": "ns", "value": 1, "colour": "red"}]),
+        "",
+        &mut errors,
+    );
+    validate(&gab_schema(), &json!({"name": "a"}), "", &mut errors);
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    let mut none = Vec::new();
+    validate(
+        &bmf_schema(),
+        &json!({"a": {"latency": {"value": 1.5, "upper_value": 2}}}),
+        "",
+        &mut none,
+    );
+    validate(
+        &gab_schema(),
+        &json!([{"name": "a", "unit": "ns", "value": 1, "range": "± 1"}]),
+        "",
+        &mut none,
+    );
+    assert!(none.is_empty(), "{none:#?}");
+}
+
+/// Checks that `html` is one well-formed document: every element opened is
+/// closed in order (void elements aside), with nothing fetched from
+/// anywhere. Returns the number of `<svg>` charts.
+fn well_formed_offline_html(html: &str) -> usize {
+    assert!(
+        html.starts_with("<!DOCTYPE html>"),
+        "{}",
+        &html[..80.min(html.len())]
+    );
+    const VOID: [&str; 4] = ["meta", "br", "hr", "img"];
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = html;
+    let mut svgs = 0;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i + 1..];
+        let end = rest.find('>').expect("every tag is closed with >");
+        let tag = &rest[..end];
+        rest = &rest[end + 1..];
+        if tag.starts_with('!') || tag.starts_with('?') {
+            continue;
+        }
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        assert!(!name.is_empty(), "a tag without a name: <{tag}>");
+        if tag.starts_with('/') {
+            let open = stack
+                .pop()
+                .unwrap_or_else(|| panic!("</{name}> closes nothing"));
+            assert_eq!(open, name, "</{name}> closes <{open}>");
+        } else if tag.ends_with('/') || VOID.contains(&name.as_str()) {
+            // Self-closing (SVG) or void.
+        } else {
+            if name == "svg" {
+                svgs += 1;
+            }
+            stack.push(name);
+        }
+    }
+    assert!(stack.is_empty(), "left open: {stack:?}");
+    let lower = html.to_ascii_lowercase();
+    for fetch in [
+        "src=", "href=", "url(", "@import", "<script", "<link", "<iframe", "<object",
+    ] {
+        assert!(
+            !lower.contains(fetch),
+            "the page would fetch something: {fetch}"
+        );
+    }
+    // The only URLs are the SVG namespace names, which no browser fetches.
+    for (i, _) in lower.match_indices("http") {
+        let url = &lower[i..(i + 40).min(lower.len())];
+        assert!(
+            url.starts_with("http://www.w3.org/"),
+            "a URL in the page: {url}"
+        );
+    }
+    assert!(
+        !html.contains("could not be drawn"),
+        "a chart failed to draw"
+    );
+    svgs
+}
+
+fn siteboss(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_siteboss"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("siteboss runs")
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "times optimized code only: run `cargo test --release`"
+)]
+fn a_quick_run_writes_the_html_page_mermaid_and_both_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let out = siteboss(&[
+        "benchmark",
+        "--embedded",
+        "cli",
+        "--quick",
+        "--max-instances",
+        "3000",
+        "--no-progress",
+        "--json",
+        &p("r.json"),
+        "--markdown",
+        &p("r.md"),
+        "--html",
+        &p("r.html"),
+        "--bmf",
+        &p("bmf.json"),
+        "--github-action-benchmark",
+        &p("gab.json"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The result keeps what the charts draw.
+    let r = common::read_result(&dir.path().join("r.json"));
+    for c in &r.configurations {
+        let warm = c
+            .warm_start_histogram
+            .as_ref()
+            .expect("warm-start histogram");
+        assert_eq!(
+            warm.total() as usize,
+            c.warm_start.as_ref().unwrap().n,
+            "{}",
+            c.allocator
+        );
+        let life = c.lifecycle.as_ref().unwrap();
+        assert_eq!(
+            life.histogram
+                .as_ref()
+                .expect("lifecycle histogram")
+                .total() as usize,
+            life.total.n
+        );
+        let d = c.density.as_ref().unwrap();
+        let last = d.trace.last().expect("a fill trace");
+        assert_eq!(last.instances, d.instances, "the trace ends at the stop");
+        assert!(
+            d.trace
+                .windows(2)
+                .all(|w| w[0].seconds <= w[1].seconds && w[0].instances <= w[1].instances)
+        );
+        assert!(
+            d.trace.len() < 200,
+            "the trace stays small: {}",
+            d.trace.len()
+        );
+    }
+    let native = r.native.as_ref().expect("native phase");
+    let dirty = native
+        .private_dirty
+        .as_ref()
+        .expect("Private_Dirty from smaps_rollup");
+    assert!(
+        dirty.median > 0.0 && dirty.median < native.rss.median,
+        "{dirty:?} vs {:?}",
+        native.rss
+    );
+
+    // The page: every chart there and drawn, well-formed, offline.
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    let svgs = well_formed_offline_html(&html);
+    assert_eq!(
+        svgs, 6,
+        "two latency charts, memory, fill, cold start, throughput"
+    );
+    for title in [
+        "Warm start latency",
+        "Request lifecycle latency",
+        "Total memory for N live instances",
+        "Concurrency phase: filling up to the limit",
+        "Where cold start&#39;s time goes",
+        "Throughput against threads",
+        "page&apos;s WASM (cited)",
+        "stop: --max-instances cap",
+    ] {
+        assert!(html.contains(title), "missing {title}");
+    }
+    // Every table of the terminal report is on the page.
+    let doc = siteboss::report::document(&r);
+    let tables: usize = doc.sections.iter().map(|s| s.tables.len()).sum();
+    assert_eq!(html.matches("<table>").count(), tables);
+    for s in &doc.sections {
+        assert!(
+            html.contains(&siteboss::report::html::escape(&s.title)),
+            "{}",
+            s.title
+        );
+    }
+    // Like-for-like: the headline native ratio is on the lifecycle.
+    assert!(html.contains(
+        "Request lifecycle (instantiate + run + drop, "
+    ));
+    assert!(html.contains("Instantiation alone (no run, no drop; not like for like)"));
+
+    let md = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
+    assert!(md.contains("```mermaid\nxychart-beta\n"), "{md}");
+    assert!(
+        md.contains("x-axis \"live instances (N)\" [\"1\", \"10\", \"100\", \"1000\"]"),
+        "{md}"
+    );
+
+    // BMF: valid, every judged metric of every profile, intervals ordered.
+    let bmf: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bmf.json")).unwrap())
+            .unwrap();
+    assert_valid(&bmf_schema(), &bmf, "bmf.json");
+    for name in [
+        "siteboss/hello/pooling/warm-start",
+        "siteboss/hello/on-demand/lifecycle",
+        "siteboss/native/spawn-exit",
+    ] {
+        let m = bmf[name]["latency"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name}: {bmf}"));
+        let (lo, v, hi) = (
+            m["lower_value"].as_f64().unwrap(),
+            m["value"].as_f64().unwrap(),
+            m["upper_value"].as_f64().unwrap(),
+        );
+        assert!(lo <= v && v <= hi && v > 0.0, "{name}: {m:?}");
+    }
+    assert!(
+        bmf["siteboss/hello/pooling/throughput"]["throughput"]["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(
+        bmf["siteboss/hello/pooling/memory-per-instance"]["memory-bytes"]["value"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+
+    // github-action-benchmark: two valid files, split by direction.
+    let read = |n: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(n)).unwrap()).unwrap()
+    };
+    let smaller = read("gab.smaller-is-better.json");
+    let bigger = read("gab.bigger-is-better.json");
+    assert_valid(&gab_schema(), &smaller, "smaller");
+    assert_valid(&gab_schema(), &bigger, "bigger");
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(names(&smaller).contains(&"siteboss/hello/pooling/warm-start".to_owned()));
+    assert!(names(&bigger).contains(&"siteboss/hello/pooling/throughput".to_owned()));
+    assert!(!names(&smaller).iter().any(|n| n.ends_with("/throughput")));
+    assert!(!names(&bigger).iter().any(|n| n.ends_with("/warm-start")));
+}
+
+#[test]
+fn compare_writes_its_ratio_chart_as_html_and_mermaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let base: siteboss::model::BenchmarkResult =
+        serde_json::from_slice(&common::result_json()).unwrap();
+    let mut head = base.clone();
+    for c in &mut head.configurations {
+        c.warm_start = Some(siteboss::stats::summarize_per_round(
+            &[3900.0, 3930.0, 3960.0],
+            siteboss::model::Unit::Nanoseconds,
+        ));
+    }
+    let write = |n: &str, r: &siteboss::model::BenchmarkResult| {
+        let p = dir.path().join(n);
+        std::fs::write(&p, serde_json::to_vec(r).unwrap()).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let (b, h) = (write("b.json", &base), write("h.json", &head));
+    let html = dir.path().join("c.html");
+    let out = siteboss(&[
+        "compare",
+        &b,
+        &h,
+        "--markdown",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a regression: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(md.contains("```mermaid\nxychart-beta\n"), "{md}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(well_formed_offline_html(&page), 1);
+    assert!(
+        page.contains("pooling warm-start") && page.contains("regression"),
+        "the regressed row is drawn"
+    );
+    assert!(page.contains("<table>"));
+
+    // A path that cannot be written fails before anything is compared.
+    let out = siteboss(&["compare", &b, &h, "--html", "/no/such/dir/c.html"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("Error: ") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "times optimized code only: run `cargo test --release`"
+)]
+fn ab_writes_its_ratio_chart_as_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("ab.html");
+    let me = env!("CARGO_BIN_EXE_siteboss");
+    let out = siteboss(&[
+        "ab",
+        me,
+        me,
+        "--allocator",
+        "pooling",
+        "--seconds",
+        "3",
+        "--min-pairs",
+        "6",
+        "--no-progress",
+        "--markdown",
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(well_formed_offline_html(&page), 1);
+    for metric in [
+        "pooling warm-start",
+        "pooling lifecycle",
+        "pooling throughput",
+    ] {
+        assert!(page.contains(metric), "{metric}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("```mermaid"));
+}
