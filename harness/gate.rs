@@ -561,8 +561,7 @@ impl Gate {
             Some(o) => o.apply(tolerance),
             None => tolerance,
         };
-        if metric.kind() == Kind::Counted
-            && metric != Metric::PageFaultsPerInstance
+        if (metric.needs_valgrind() || metric == Metric::PageFaultsLifecycle)
             && let Some(why) = allocator.not_countable()
         {
             return Ok(Judged::Ignored(format!("not applicable: {why}")));
@@ -689,8 +688,7 @@ impl Gate {
                 for metric in gate_metrics() {
                     if only.is_some_and(|o| !o.contains(&metric))
                         || !self.applies(&component.name, metric)?
-                        || (metric.kind() == Kind::Counted
-                            && metric != Metric::PageFaultsPerInstance
+                        || ((metric.needs_valgrind() || metric == Metric::PageFaultsLifecycle)
                             && allocator.not_countable().is_some())
                     {
                         continue;
