@@ -90,6 +90,9 @@ pub struct Footprint {
     /// one declares a maximum; `None` when any may grow without one.
     #[serde(default)]
     pub declared_max_bytes: Option<u64>,
+    /// The largest initial size of its linear memories, in bytes (static).
+    #[serde(default)]
+    pub initial_memory_bytes: u64,
 }
 
 fn default_core_instances() -> u32 {
@@ -193,6 +196,7 @@ impl Runtime {
             http: false,
             core_instances: 0,
             declared_max_bytes: None,
+            initial_memory_bytes: 0,
         };
         let engine = new_engine(&probe_options, &unknown)?;
         let component = compile(&engine, source)?;
@@ -231,6 +235,7 @@ impl Runtime {
             http,
             core_instances: crate::component::core_instances(&source.bytes).max(1),
             declared_max_bytes: declared_memory_max(&source.bytes),
+            initial_memory_bytes: initial_pages * 65536,
         };
         Ok((footprint, run_error))
     }
@@ -666,19 +671,33 @@ pub enum SlotBasis {
     DeclaredMaximum,
     /// Twice what the probe run reached (headroom), capped at the store limit.
     Headroom,
+    /// Exactly the initial size, which the probe never grew past.
+    Initial,
 }
 
 /// The pooling allocator's linear-memory slot size for `footprint`, and why.
 ///
 /// One probe run is not trusted to show the most an instance will use: a
 /// component that declares a maximum gets a slot of that maximum (when it is
-/// within the store limit); otherwise the slot is twice the probe's peak,
-/// never more than the store limit. An instance that grows past its slot
-/// fails its `memory.grow`, as it would at the store limit.
+/// within the store limit); one whose memory grew in the probe gets twice
+/// the probe's peak, never more than the store limit. A component whose
+/// memory never grew past its initial size (declared statically, not learnt)
+/// gets exactly that: a slot larger than the memory's accessible part keeps
+/// its tail `PROT_NONE`, which splits the pool's mapping and costs a
+/// memory mapping per live instance (the pooling profile then stopped at
+/// `vm.max_map_count` after 31,707 instances instead of reaching 1,000,000).
+/// An instance that grows past its slot fails its `memory.grow`, as it would
+/// at the store limit, and the report names the rule that sized the slot.
 pub fn slot_sizing(options: &RuntimeOptions, footprint: &Footprint) -> (u64, SlotBasis) {
     let (bytes, basis) = match (options.memory_slot, footprint.declared_max_bytes) {
         (Some(given), _) => (given, SlotBasis::Given),
         (None, Some(max)) if max <= options.max_memory_bytes => (max, SlotBasis::DeclaredMaximum),
+        (None, _)
+            if footprint.initial_memory_bytes > 0
+                && footprint.memory_bytes <= footprint.initial_memory_bytes =>
+        {
+            (footprint.initial_memory_bytes, SlotBasis::Initial)
+        }
         (None, _) => (
             footprint
                 .memory_bytes
@@ -784,6 +803,10 @@ pub fn describe(options: &RuntimeOptions, footprint: &Footprint) -> Vec<String> 
             match basis {
                 SlotBasis::Given => "--memory-slot".to_owned(),
                 SlotBasis::DeclaredMaximum => "the component's declared memory maximum".to_owned(),
+                SlotBasis::Initial => format!(
+                    "exactly the {} bytes of initial memory, which the probe run never grew past; a larger slot would cost a memory mapping per live instance",
+                    footprint.initial_memory_bytes
+                ),
                 SlotBasis::Headroom => format!(
                     "headroom: 2 x the {} bytes the probe run reached, at most the store limit",
                     footprint.memory_bytes

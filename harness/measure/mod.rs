@@ -207,7 +207,7 @@ impl Plan {
                 max_instances: 1_000_000,
                 max_memory_bytes: u64::MAX,
                 min_available_bytes: default_headroom(),
-                time_limit_seconds: 20.0,
+                time_limit_seconds: 30.0,
             },
             latency_pool_capacity: LATENCY_POOL_CAPACITY,
             budget: Budgets::full(),

@@ -311,6 +311,7 @@ fn an_instantiation_error() {
             http: false,
             core_instances: 1,
             declared_max_bytes: None,
+            initial_memory_bytes: 0,
         };
         let rt = Runtime::compile(&source, &options, footprint).unwrap();
         let d = fill(&rt, &roomy(100));
