@@ -186,8 +186,12 @@ fn sanity_bounds(c: &siteboss::model::ConfigurationResult) {
     let one = c.throughput.iter().find(|t| t.threads == 1).unwrap();
     let rate = one.lifecycles.as_ref().unwrap().median;
     let expected = 1e9 / life.total.median;
+    // Above: a rate cannot beat 1/lifecycle by much. Below, only a loose
+    // bound: the rate counts wall time, so a machine whose other work takes
+    // most of the core (seen here: 30k/s against 1/lifecycle = 85k/s while
+    // two builds ran) slows it, while the lifecycle's median does not move.
     assert!(
-        rate > expected / 2.0 && rate < expected * 2.0,
+        rate > expected / 8.0 && rate < expected * 2.0,
         "{a}: 1 thread ran {rate}/s, 1/lifecycle is {expected}/s"
     );
     // A live instance holds at least its one page of linear memory, and at
