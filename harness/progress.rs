@@ -10,13 +10,15 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar of `total` steps on stderr when it is a terminal and `enabled`.
+    /// A bar of `total` steps on stderr when it is a terminal and `enabled`,
+    /// with an ETA from the rate of steps so far (phases have time budgets,
+    /// so steps take comparable times).
     pub fn new(total: u64, enabled: bool) -> Self {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total);
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} about {eta} left; {msg}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
