@@ -75,8 +75,8 @@ fn status_kib(key: &str) -> Option<u64> {
         .ok()
 }
 
-/// The `kB` field `key` (such as `Pss:`) of `/proc/PID/smaps_rollup`
-/// text, in bytes.
+/// The `kB` field `key` (such as `Pss:` or `MemAvailable:`) of
+/// `/proc/PID/smaps_rollup` or `/proc/meminfo` text, in bytes.
 pub fn kib_field(text: &str, key: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line[key.len()..]
@@ -101,15 +101,7 @@ pub fn total_bytes() -> Option<u64> {
 
 /// A `/proc/meminfo` line's value, converted from KiB to bytes.
 fn meminfo(key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with(key))?;
-    let kib: u64 = line[key.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    kib_field(&std::fs::read_to_string("/proc/meminfo").ok()?, key)
 }
 
 /// The soft `RLIMIT_AS` of this process, or `None` when unlimited.
