@@ -61,6 +61,11 @@ pub struct AbOptions {
     pub max_memory_bytes: u64,
     /// Output kept per stream, in bytes.
     pub output_limit: usize,
+    /// Keep address-space layout randomization in the children. Off by
+    /// default: each child would draw its own layout, and a layout alone
+    /// moved on-demand lifecycles by up to 25% between two children of the
+    /// same build.
+    pub aslr: bool,
 }
 
 /// Why a run could not be made. Each is one line.
@@ -204,7 +209,12 @@ struct LockstepChild {
 }
 
 impl LockstepChild {
-    fn spawn(side: &'static str, path: &Path) -> Result<Self, AbError> {
+    /// Starts the child; `fixed_layout` turns address-space layout
+    /// randomization off in it (as `setarch -R` does), so that base and head
+    /// run with the same layout rather than each with a random one. Returns
+    /// whether the layout really is fixed: a kernel that refuses the
+    /// personality change gets a randomized child and a note.
+    fn spawn(side: &'static str, path: &Path, fixed_layout: bool) -> Result<(Self, bool), AbError> {
         let bad = |problem: String| AbError::Binary {
             side,
             path: path.to_path_buf(),
@@ -222,15 +232,28 @@ impl LockstepChild {
         let err_file = stderr
             .reopen()
             .map_err(|e| bad(format!("cannot create a temporary file: {e}")))?;
-        let mut child = Command::new(path)
-            .arg(lockstep::SUBCOMMAND)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(err_file)
-            .env("RUST_BACKTRACE", "0")
-            .env("RUST_LIB_BACKTRACE", "0")
-            .spawn()
-            .map_err(|e| bad(format!("cannot be started: {e}")))?;
+        let command = |fixed: bool| -> std::io::Result<Child> {
+            let mut c = Command::new(path);
+            c.arg(lockstep::SUBCOMMAND)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(err_file.try_clone()?)
+                .env("RUST_BACKTRACE", "0")
+                .env("RUST_LIB_BACKTRACE", "0");
+            if fixed {
+                fix_layout(&mut c);
+            }
+            c.spawn()
+        };
+        let (mut child, fixed) = match command(fixed_layout) {
+            Ok(c) => (c, fixed_layout),
+            // The personality call failed (a seccomp filter, say): measure
+            // with the kernel's randomized layout and say so.
+            Err(e) if fixed_layout && e.kind() != std::io::ErrorKind::NotFound => {
+                (command(false).map_err(|e| bad(format!("cannot be started: {e}")))?, false)
+            }
+            Err(e) => return Err(bad(format!("cannot be started: {e}"))),
+        };
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
@@ -242,14 +265,17 @@ impl LockstepChild {
                 }
             }
         });
-        Ok(LockstepChild {
-            side,
-            path: path.to_path_buf(),
-            child,
-            stdin,
-            lines: rx,
-            stderr,
-        })
+        Ok((
+            LockstepChild {
+                side,
+                path: path.to_path_buf(),
+                child,
+                stdin,
+                lines: rx,
+                stderr,
+            },
+            fixed,
+        ))
     }
 
     fn last_stderr_line(&self) -> String {
@@ -373,6 +399,29 @@ impl LockstepChild {
     }
 }
 
+/// Makes `command`'s process start with address-space layout randomization
+/// off: `personality(ADDR_NO_RANDOMIZE)` between fork and exec.
+#[cfg(target_os = "linux")]
+fn fix_layout(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: personality(2) is async-signal-safe and touches no memory of
+    // the parent; it is the only call made between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let current = libc::personality(0xffff_ffff);
+            if current == -1
+                || libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong) == -1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn fix_layout(_command: &mut Command) {}
+
 /// The blocks collected for one profile and metric.
 #[derive(Debug, Default, Clone)]
 struct Series {
@@ -468,8 +517,8 @@ pub fn run(
         max_memory_bytes: o.max_memory_bytes,
         output_limit: o.output_limit,
     };
-    let mut base = LockstepChild::spawn("BASE", &o.base)?;
-    let mut head = LockstepChild::spawn("HEAD", &o.head)?;
+    let (mut base, base_fixed) = LockstepChild::spawn("BASE", &o.base, !o.aslr)?;
+    let (mut head, head_fixed) = LockstepChild::spawn("HEAD", &o.head, !o.aslr)?;
     let base_ready = base.hello(&hello)?;
     let head_ready = head.hello(&hello)?;
     if base_ready.component_fnv1a64 != head_ready.component_fnv1a64 {
@@ -479,6 +528,11 @@ pub fn run(
         });
     }
     let mut notes = Vec::new();
+    notes.push(match (o.aslr, base_fixed && head_fixed) {
+        (true, _) => "layout: each child has its own randomized address-space layout (--aslr); a layout alone can move a figure by several percent".to_owned(),
+        (false, true) => "layout: address-space layout randomization off in both children, so both run with the same layout (--aslr keeps it)".to_owned(),
+        (false, false) => "layout: the kernel refused to turn address-space layout randomization off, so each child has its own layout; a layout alone can move a figure by several percent".to_owned(),
+    });
     let mut tasks = Vec::new();
     for (b, h) in base_ready.profiles.iter().zip(&head_ready.profiles) {
         if b.config != h.config {

@@ -162,6 +162,13 @@ pub struct AbArgs {
     #[arg(long, value_name = "PATH")]
     pub tolerances: Option<PathBuf>,
 
+    /// Keep address-space layout randomization in the two children. By
+    /// default both start with it off (as under `setarch -R`), so that they
+    /// share one layout: with it on, each draws its own, and the same build
+    /// measured against itself read up to 25% apart on on-demand lifecycles.
+    #[arg(long)]
+    pub aslr: bool,
+
     /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,

@@ -373,6 +373,7 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
         call_timeout_ms: 1000,
         max_memory_bytes: 64 << 20,
         output_limit: 64 << 10,
+        aslr: args.aslr,
     };
     let bar = siteboss::progress::Progress::timed(args.seconds, !args.no_progress);
     let result = siteboss::ab::run(&options, &tolerances, &|pairs, secs| {
