@@ -33,21 +33,27 @@ mkdir -p "$out"
 target="$out/target"
 start=$(date +%s)
 
-echo "== building base (HEAD)"
-cargo build --release --locked -q --bin siteboss
-cp "${CARGO_TARGET_DIR:-target}/release/siteboss" "$out/base"
+# Base and heads are built from commits in worktrees, never from the working
+# tree, so editing the checkout while this runs changes nothing measured.
+build() { # OUTPUT_NAME [ITERATIONS]: HEAD, with the patch at ITERATIONS if given
+  local wt="$out/wt-$1"
+  git worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"
+  git worktree add --detach --force "$wt" HEAD -q
+  if [[ -n "${2:-}" ]]; then
+    sed "s/0\.\.100u32/0..${2}u32/" "$patch" | git -C "$wt" apply
+  fi
+  (cd "$wt" && CARGO_TARGET_DIR="$target" cargo build --release --locked -q --bin siteboss)
+  cp "$target/release/siteboss" "$out/$1"
+  git worktree remove --force "$wt"
+}
 patch="$root/harness/ci/regressions/extra-work-per-instantiation.patch"
+echo "== building base (HEAD, $(git rev-parse --short HEAD))"
+build base
 heads=()
 for level in $levels; do
   pct="${level%%:*}"; k="${level##*:}"
-  wt="$out/wt-$pct"
-  git worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"
-  git worktree add --detach --force "$wt" HEAD -q
-  sed "s/0\.\.100u32/0..${k}u32/" "$patch" | git -C "$wt" apply
   echo "== building head +${pct}% nominal ($k iterations per instantiation)"
-  (cd "$wt" && CARGO_TARGET_DIR="$target" cargo build --release --locked -q --bin siteboss)
-  cp "$target/release/siteboss" "$out/head-$pct"
-  git worktree remove --force "$wt"
+  build "head-$pct" "$k"
   heads+=("$pct")
 done
 
