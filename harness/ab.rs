@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 /// The `schema` of `siteboss ab --json`.
 pub const AB_SCHEMA: &str = "siteboss-ab";
 
-/// Pairs measured first and thrown away: the children's caches and
-/// allocators settle in them.
+/// Pairs measured first and thrown away, per child: the children's caches
+/// and allocators settle in them.
 pub const WARMUP_PAIRS: usize = 3;
 
 /// What a run is given.
@@ -61,6 +61,8 @@ pub struct AbOptions {
     pub max_memory_bytes: u64,
     /// Output kept per stream, in bytes.
     pub output_limit: usize,
+    /// Children started per side; pairs rotate through them.
+    pub children: usize,
     /// Keep address-space layout randomization in the children. Off by
     /// default: each child would draw its own layout, and a layout alone
     /// moved on-demand lifecycles by up to 25% between two children of the
@@ -340,8 +342,11 @@ impl LockstepChild {
         }
     }
 
-    fn hello(&mut self, hello: &Hello) -> Result<Ready, AbError> {
-        self.send(&serde_json::to_string(hello).expect("a hello serialises"))?;
+    fn send_hello(&mut self, hello: &Hello) -> Result<(), AbError> {
+        self.send(&serde_json::to_string(hello).expect("a hello serialises"))
+    }
+
+    fn ready(&mut self) -> Result<Ready, AbError> {
         match self.receive(Duration::from_secs(300))? {
             Response::Ready(r) if r.protocol == lockstep::PROTOCOL => Ok(r),
             Response::Ready(r) => Err(AbError::Child {
@@ -517,20 +522,50 @@ pub fn run(
         max_memory_bytes: o.max_memory_bytes,
         output_limit: o.output_limit,
     };
-    let (mut base, base_fixed) = LockstepChild::spawn("BASE", &o.base, !o.aslr)?;
-    let (mut head, head_fixed) = LockstepChild::spawn("HEAD", &o.head, !o.aslr)?;
-    let base_ready = base.hello(&hello)?;
-    let head_ready = head.hello(&hello)?;
-    if base_ready.component_fnv1a64 != head_ready.component_fnv1a64 {
+    // Several children per side, started together and prepared in
+    // parallel; pairs rotate through them (see the loop below).
+    let k = o.children.max(1);
+    let mut bases = Vec::with_capacity(k);
+    let mut heads = Vec::with_capacity(k);
+    let mut fixed = true;
+    for _ in 0..k {
+        let (b, bf) = LockstepChild::spawn("BASE", &o.base, !o.aslr)?;
+        let (h, hf) = LockstepChild::spawn("HEAD", &o.head, !o.aslr)?;
+        fixed &= bf && hf;
+        bases.push(b);
+        heads.push(h);
+    }
+    for c in bases.iter_mut().chain(heads.iter_mut()) {
+        c.send_hello(&hello)?;
+    }
+    let mut base_readies = Vec::with_capacity(k);
+    for c in &mut bases {
+        base_readies.push(c.ready()?);
+    }
+    let mut head_readies = Vec::with_capacity(k);
+    for c in &mut heads {
+        head_readies.push(c.ready()?);
+    }
+    let base_ready = base_readies.swap_remove(0);
+    let head_ready = head_readies.swap_remove(0);
+    if let Some(other) = head_readies
+        .iter()
+        .chain(&base_readies)
+        .chain(std::iter::once(&head_ready))
+        .find(|r| r.component_fnv1a64 != base_ready.component_fnv1a64)
+    {
         return Err(AbError::DifferentComponent {
             base: format!("{} [{}]", base_ready.component, base_ready.component_fnv1a64),
-            head: format!("{} [{}]", head_ready.component, head_ready.component_fnv1a64),
+            head: format!("{} [{}]", other.component, other.component_fnv1a64),
         });
     }
     let mut notes = Vec::new();
-    notes.push(match (o.aslr, base_fixed && head_fixed) {
+    notes.push(format!(
+        "children: {k} per side, rotated pair by pair through every base/head combination, so that one child's own pace (where its memory landed) is averaged out rather than read as a change"
+    ));
+    notes.push(match (o.aslr, fixed) {
         (true, _) => "layout: each child has its own randomized address-space layout (--aslr); a layout alone can move a figure by several percent".to_owned(),
-        (false, true) => "layout: address-space layout randomization off in both children, so both run with the same layout (--aslr keeps it)".to_owned(),
+        (false, true) => "layout: address-space layout randomization off in every child, so all run with the same layout (--aslr keeps it)".to_owned(),
         (false, false) => "layout: the kernel refused to turn address-space layout randomization off, so each child has its own layout; a layout alone can move a figure by several percent".to_owned(),
     });
     let mut tasks = Vec::new();
@@ -584,8 +619,14 @@ pub fn run(
     let mut pair = 0usize;
     let mut last_check = Instant::now();
     let stopped;
+    // Each child warms up as the first children did when there was one.
+    let warmup = WARMUP_PAIRS * k;
     loop {
         let base_first = pair.is_multiple_of(2);
+        // Base child i with head child i + round (mod k): over k² pairs
+        // every combination meets.
+        let base = &mut bases[pair % k];
+        let head = &mut heads[(pair + pair / k) % k];
         for &(a, m) in &tasks {
             let (bv, hv) = if base_first {
                 let bv = base.block(a, m, o)?;
@@ -594,14 +635,14 @@ pub fn run(
                 let hv = head.block(a, m, o)?;
                 (base.block(a, m, o)?, hv)
             };
-            if pair >= WARMUP_PAIRS {
+            if pair >= warmup {
                 let s = series.entry((a, m)).or_default();
                 s.base.push(bv);
                 s.head.push(hv);
             }
         }
         pair += 1;
-        let judged = pair.saturating_sub(WARMUP_PAIRS);
+        let judged = pair.saturating_sub(warmup);
         let elapsed = started.elapsed();
         progress(judged, elapsed.as_secs_f64());
         if crate::interrupt::requested() {
@@ -622,8 +663,9 @@ pub fn run(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    base.quit();
-    head.quit();
+    for c in bases.into_iter().chain(heads) {
+        c.quit();
+    }
     let rows = judge_all(&series);
     Ok(AbReport {
         schema: AB_SCHEMA.into(),
@@ -631,7 +673,7 @@ pub fn run(
         base: o.base.display().to_string(),
         head: o.head.display().to_string(),
         component: base_ready.component,
-        pairs: pair.saturating_sub(WARMUP_PAIRS),
+        pairs: pair.saturating_sub(warmup),
         seconds,
         stopped,
         rows,

@@ -119,12 +119,19 @@ pub struct AbArgs {
     #[command(flatten)]
     pub subject: ComponentArgs,
 
-    /// Which allocator configurations to compare.
-    #[arg(long, value_enum, default_value = "all")]
-    pub allocator: AllocatorChoice,
+    /// Compare on every component of a manifest (default
+    /// assets/components.toml), one after another, each with its own
+    /// request, profiles, tolerance overrides and time budget.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = crate::manifest::DEFAULT_MANIFEST, conflicts_with_all = ["component", "embedded"])]
+    pub manifest: Option<PathBuf>,
 
-    /// The time budget in seconds; the run stops earlier once every verdict
-    /// is clear.
+    /// Which allocator configurations to compare. [default: all; with
+    /// --manifest, each component's `profiles`]
+    #[arg(long, value_enum)]
+    pub allocator: Option<AllocatorChoice>,
+
+    /// The time budget in seconds, per component; the run stops earlier once
+    /// every verdict is clear.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     pub seconds: f64,
 
@@ -162,7 +169,15 @@ pub struct AbArgs {
     #[arg(long, value_name = "PATH")]
     pub tolerances: Option<PathBuf>,
 
-    /// Keep address-space layout randomization in the two children. By
+    /// Children started per side. Pairs rotate through every base/head
+    /// combination, so one child's own pace (where its memory landed in
+    /// physical memory, say) is averaged out instead of read as a change:
+    /// with one child per side, the same build read 4% slower than itself
+    /// for a whole 30 s run, in 1 run of 20.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub children: u16,
+
+    /// Keep address-space layout randomization in the children. By
     /// default both start with it off (as under `setarch -R`), so that they
     /// share one layout: with it on, each draws its own, and the same build
     /// measured against itself read up to 25% apart on on-demand lifecycles.
@@ -177,7 +192,7 @@ pub struct AbArgs {
 impl AbArgs {
     /// The allocators these arguments select, production profile first.
     pub fn allocators(&self) -> Vec<Allocator> {
-        self.allocator.allocators()
+        self.allocator.unwrap_or(AllocatorChoice::All).allocators()
     }
 }
 

@@ -359,7 +359,7 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     }
     let tolerances = siteboss::compare::tolerances(args.tolerances.as_deref())?;
     let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
-    let options = siteboss::ab::AbOptions {
+    let base = siteboss::ab::AbOptions {
         base: absolute(&args.base),
         head: absolute(&args.head),
         component: args.subject.component.as_ref().map(absolute),
@@ -374,24 +374,71 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
         max_memory_bytes: 64 << 20,
         output_limit: 64 << 10,
         aslr: args.aslr,
+        children: usize::from(args.children),
     };
-    let bar = siteboss::progress::Progress::timed(args.seconds, !args.no_progress);
-    let result = siteboss::ab::run(&options, &tolerances, &|pairs, secs| {
-        bar.set_seconds(secs, &format!("{pairs} pairs"));
-    });
-    bar.finish();
-    let report = result?;
-    let json = serde_json::to_string_pretty(&report)? + "\n";
+    // One comparison per component: the one named, or each of a manifest's
+    // with its own request, profiles and tolerance overrides.
+    let mut runs = Vec::new();
+    match &args.manifest {
+        Some(path) => {
+            for entry in siteboss::manifest::load(path)? {
+                runs.push((
+                    Some(entry.name.clone()),
+                    siteboss::ab::AbOptions {
+                        component: entry.source.path.as_ref().map(absolute),
+                        embedded: entry.source.embedded,
+                        request: entry.request.clone(),
+                        allocators: if args.allocator.is_some() {
+                            base.allocators.clone()
+                        } else {
+                            entry.profiles.clone()
+                        },
+                        ..base.clone()
+                    },
+                    entry.tolerances(&tolerances),
+                ));
+            }
+        }
+        None => runs.push((None, base.clone(), tolerances.clone())),
+    }
+    let mut reports = Vec::new();
+    for (n, (name, options, tolerances)) in runs.iter().enumerate() {
+        if let Some(name) = name {
+            eprintln!("[{}/{}] {name}", n + 1, runs.len());
+        }
+        let bar = siteboss::progress::Progress::timed(args.seconds, !args.no_progress);
+        let result = siteboss::ab::run(options, tolerances, &|pairs, secs| {
+            bar.set_seconds(secs, &format!("{pairs} pairs"));
+        });
+        bar.finish();
+        reports.push(result.map_err(|e| match name {
+            Some(name) => anyhow::anyhow!("{name}: {e}"),
+            None => e.into(),
+        })?);
+        if siteboss::interrupt::requested() {
+            break;
+        }
+    }
+    let json = if let [one] = reports.as_slice() {
+        serde_json::to_string_pretty(one)? + "\n"
+    } else {
+        serde_json::to_string_pretty(&reports)? + "\n"
+    };
     if let Some(path) = &args.json_file {
         write_atomically(path, &json)?;
     }
     if let Some(path) = &args.html {
-        write_atomically(path, &siteboss::ab::html(&report))?;
+        let pages: Vec<String> = reports.iter().map(siteboss::ab::html).collect();
+        write_atomically(path, &join_pages(&pages))?;
     }
     let text = if args.json {
         json
     } else {
-        siteboss::ab::render(&report, args.markdown)
+        reports
+            .iter()
+            .map(|r| siteboss::ab::render(r, args.markdown))
+            .collect::<Vec<_>>()
+            .join("\n")
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
@@ -399,7 +446,7 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
         eprintln!("Interrupted: the verdict is on the pairs measured before it");
         return Ok(ExitCode::from((128 + sig) as u8));
     }
-    Ok(if report.passed() {
+    Ok(if reports.iter().all(|r| r.passed()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

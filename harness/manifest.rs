@@ -56,6 +56,17 @@ pub struct Override {
     pub enforce: Option<bool>,
 }
 
+impl Entry {
+    /// `tolerances` with this component's overrides applied: what `compare`
+    /// and `ab` judge it with, as the gate does.
+    pub fn tolerances(&self, tolerances: &crate::tolerance::Tolerances) -> crate::tolerance::Tolerances {
+        tolerances.with(|metric, t| match self.tolerances.get(&metric) {
+            Some(o) => o.apply(t),
+            None => t,
+        })
+    }
+}
+
 impl Override {
     /// `base` with this override applied.
     pub fn apply(&self, base: Tolerance) -> Tolerance {

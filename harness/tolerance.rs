@@ -61,6 +61,19 @@ impl Tolerances {
         self.by_metric.get(&metric)
     }
 
+    /// These tolerances, each passed through `change` (per-component
+    /// overrides).
+    pub fn with(&self, change: impl Fn(Metric, Tolerance) -> Tolerance) -> Self {
+        Tolerances {
+            path: self.path.clone(),
+            by_metric: self
+                .by_metric
+                .iter()
+                .map(|(&m, &t)| (m, change(m, t)))
+                .collect(),
+        }
+    }
+
     /// Reads and checks `path`.
     ///
     /// # Errors

@@ -18,7 +18,8 @@
 #     note);
 #  4. the committed-baseline gate for this runner (cargo test --test gate);
 #  5. writes one Markdown report (with Mermaid charts of the ratios), and
-#     HTML pages with SVG charts: wall-<cli|http>.html (lock-step ratios), runs.html
+#     HTML pages with SVG charts: wall.html (lock-step ratios, one page per
+#     component of the manifest), runs.html
 #     (counted and fresh-process ratios), runs-head.html (the head's run).
 #
 # Environment:
@@ -72,28 +73,29 @@ set +e
 probe="$(echo '{}' | "$base_bin" __lockstep 2>/dev/null)"
 set -e
 if [[ "$probe" == *'"response"'* ]]; then
-  # One lock-step run per embedded hello world (CLI and HTTP) when the base
-  # can measure both; an older base measures the CLI hello only.
-  components=(cli)
-  if "$base_bin" ab --help 2>/dev/null | grep -q -- "--embedded"; then
-    components=(cli http)
-  else
-    notes+=("The base build cannot measure the HTTP hello (it predates \`--embedded\`), so only the CLI hello was compared in lock step.")
-  fi
   wall_rc=0
-  : >"$out/wall.md"
-  for c in "${components[@]}"; do
-    echo "== siteboss ab (lock step), embedded $c"
-    embed=(--embedded "$c")
-    [[ ${#components[@]} -eq 1 ]] && embed=()
+  if "$head_bin" ab --help 2>/dev/null | grep -q -- "--manifest" \
+    && "$base_bin" ab --help 2>/dev/null | grep -q -- "--embedded"; then
+    # Every component of the head's manifest, each with its own request,
+    # profiles and tolerance overrides, one after another.
+    echo "== siteboss ab (lock step), every component of assets/components.toml"
     set +e
-    "$head_bin" ab "$base_bin" "$head_bin" "${embed[@]}" "${ab_args[@]}" --no-progress --markdown \
-      --json-file "$out/wall-$c.json" --html "$out/wall-$c.html" >>"$out/wall.md"
-    rc=$?
+    "$head_bin" ab "$base_bin" "$head_bin" --manifest "$root/assets/components.toml" "${ab_args[@]}" \
+      --no-progress --markdown --json-file "$out/wall.json" --html "$out/wall.html" >"$out/wall.md"
+    wall_rc=$?
     set -e
-    (( rc > wall_rc )) && wall_rc=$rc
-  done
-  wall_how="\`siteboss ab\`, base and head in lock step (${components[*]})"
+    wall_how="\`siteboss ab\`, base and head in lock step, every component of the manifest"
+  else
+    # A base that cannot measure the HTTP hello compares the CLI hello only.
+    notes+=("The base build cannot measure the HTTP hello (it predates \`--embedded\`), so only the CLI hello was compared in lock step.")
+    echo "== siteboss ab (lock step), embedded CLI hello"
+    set +e
+    "$head_bin" ab "$base_bin" "$head_bin" "${ab_args[@]}" --no-progress --markdown \
+      --json-file "$out/wall.json" --html "$out/wall.html" >"$out/wall.md"
+    wall_rc=$?
+    set -e
+    wall_how="\`siteboss ab\`, base and head in lock step (CLI hello)"
+  fi
 else
   echo "== the base predates siteboss ab: $rounds interleaved pairs of whole quick runs instead"
   notes+=("The base build has no lock-step child (it predates \`siteboss ab\`), so the wall-clock figures come from $rounds interleaved pairs of whole \`siteboss benchmark --quick\` runs, a blunter instrument.")

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use siteboss::model::{Allocator, Metric};
 use std::path::{Path, PathBuf};
 
 fn me() -> &'static str {
@@ -112,4 +113,61 @@ fn could_not_run_cases_exit_2_with_one_line() {
     let other = fake(dir.path(), "other", &format!("read hello; echo '{}'; read x", ready(1, "00000000deadbeef")));
     let out = siteboss(["ab".as_ref(), me().as_ref(), other.as_os_str(), "--allocator".as_ref(), "pooling".as_ref()]);
     one_line_error(&out, "HEAD measured embedded hello (1904 bytes) [00000000deadbeef]");
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "times optimized code only: run `cargo test --release`")]
+fn a_manifest_is_compared_component_by_component_with_its_own_profiles_and_tolerances() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("components.toml");
+    std::fs::write(
+        &manifest,
+        r#"
+[[component]]
+name = "cli"
+source = "embedded:cli"
+profiles = ["pooling"]
+
+[[component]]
+name = "http"
+source = "embedded:http"
+request = "GET /"
+profiles = ["on-demand"]
+[component.tolerances]
+lifecycle = { paired_relative = 0.25 }
+"#,
+    )
+    .unwrap();
+    let out = siteboss([
+        "ab".as_ref(),
+        me().as_ref(),
+        me().as_ref(),
+        "--manifest".as_ref(),
+        manifest.as_os_str(),
+        "--seconds".as_ref(),
+        "3".as_ref(),
+        "--min-pairs".as_ref(),
+        "5".as_ref(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    let reports: Vec<siteboss::ab::AbReport> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(reports.len(), 2);
+    assert!(reports[0].component.contains("1904 bytes"), "{}", reports[0].component);
+    assert!(reports[1].component.contains("http-hello"), "{}", reports[1].component);
+    for (r, profile) in reports.iter().zip([Allocator::Pooling, Allocator::OnDemand]) {
+        assert!(!r.rows.is_empty());
+        assert!(r.rows.iter().all(|row| row.allocator == profile), "{:?}", r.rows);
+    }
+    // The HTTP component's override reached the judge; the CLI one kept the file's.
+    let lifecycle = |r: &siteboss::ab::AbReport| {
+        r.rows.iter().find(|row| row.metric == Metric::Lifecycle).unwrap().tolerance.relative
+    };
+    assert_eq!(lifecycle(&reports[1]), 0.25);
+    assert!(lifecycle(&reports[0]) < 0.25);
+
+    // A manifest with an unknown key is one line naming it, before any child starts.
+    std::fs::write(&manifest, "[[component]]\nname = \"x\"\nsource = \"embedded:cli\"\nprofile = []\n").unwrap();
+    let out = siteboss(["ab".as_ref(), me().as_ref(), me().as_ref(), "--manifest".as_ref(), manifest.as_os_str()]);
+    one_line_error(&out, "profile");
 }
