@@ -157,11 +157,10 @@ pub fn run(
         eprintln!("keeping {}", dir.path().display());
     }
     let fingerprint = crate::fingerprint::current();
-    let mut subjects = Vec::with_capacity(o.allocators.len());
-    for &a in &o.allocators {
-        progress.phase(&format!("{a}: compiling"));
-        subjects.push(Subject::prepare(source.clone(), a, &o.runtime, dir.path())?);
-    }
+    progress.phase("probing and compiling");
+    let prepare_started = std::time::Instant::now();
+    let subjects = Subject::prepare_all(&source, &o.allocators, &o.runtime, dir.path())?;
+    let prepare_seconds = prepare_started.elapsed().as_secs_f64();
     let p = &o.plan;
     let first = &subjects[0];
     let mut result = BenchmarkResult {
@@ -207,6 +206,7 @@ pub fn run(
             budget_seconds: Some(budget_table(p)),
         },
         native: None,
+        prepare_seconds: Some(prepare_seconds),
         configurations: Vec::new(),
     };
     sink(&result);
@@ -222,8 +222,28 @@ pub fn run(
         sink(&result);
     }
 
+    // Each profile's wall-clock seconds, for scaling the budgets of the
+    // profiles after it to the run's time target.
+    let mut profile_seconds: Vec<(f64, f64, f64)> = Vec::new();
     for subject in &subjects {
         let a = subject.options.allocator;
+        let profile_started = std::time::Instant::now();
+        let scale = if profile_seconds.is_empty() {
+            first_profile_scale(o, subject, subjects.len(), prepare_started.elapsed().as_secs_f64())
+        } else {
+            measure::budget_scale(
+                o.plan.budget.run_seconds,
+                prepare_started.elapsed().as_secs_f64(),
+                &profile_seconds,
+                subjects.len(),
+            )
+        };
+        let scaled = BenchmarkOptions {
+            plan: o.plan.scaled(scale),
+            ..o.clone()
+        };
+        let o = &scaled;
+        let p = &o.plan;
         let mut cfg = ConfigurationResult {
             allocator: a,
             config: describe(subject, p),
@@ -238,6 +258,8 @@ pub fn run(
             density: None,
             throughput: Vec::new(),
             counts: None,
+            phase_seconds: Default::default(),
+            budget_scale: (scale < 1.0).then_some(scale),
         };
         if let Some(err) = &subject.run_error {
             cfg.skipped.push(Skipped {
@@ -269,6 +291,7 @@ pub fn run(
         let idx = result.configurations.len() - 1;
         for phase in Phase::ALL.into_iter().filter(|ph| o.phases.contains(ph)) {
             progress.phase(&format!("{a}: {}", phase.name()));
+            let phase_started = std::time::Instant::now();
             let outcome = run_phase(
                 phase,
                 subject,
@@ -278,6 +301,9 @@ pub fn run(
                 progress,
                 &mut result.configurations[idx],
             );
+            result.configurations[idx]
+                .phase_seconds
+                .insert(phase.name().into(), phase_started.elapsed().as_secs_f64());
             if crate::interrupt::requested() {
                 return Ok(interrupted(result, sink));
             }
@@ -291,11 +317,81 @@ pub fn run(
             result.configurations[idx].budgeted.extend(cut);
             sink(&result);
         }
+        // A cold start from .wasm compiles however short its budget.
+        let fixed = result.configurations[idx]
+            .phase_seconds
+            .get(Phase::ColdStart.name())
+            .copied()
+            .unwrap_or(0.0);
+        profile_seconds.push((profile_started.elapsed().as_secs_f64(), fixed, scale));
     }
     result.status = Status::Complete;
     result.status_reason = None;
     sink(&result);
     Ok(result)
+}
+
+/// The budget scale of the first profile, before any profile has run: each
+/// selected phase's time is predicted from the component's lifecycle and
+/// compile times, as the least of its budget and what its sample target
+/// would take, and the budgets are scaled when `profiles` profiles at that
+/// pace would overrun the run's target. Compiling for a cold start from
+/// `.wasm` (twice: a fresh process and a repeat in this one) and the counted
+/// phase cannot be shortened and count as fixed. A fast component predicts
+/// far under its budgets and is not scaled; a slow one is, from the start,
+/// instead of leaving the profiles after it only their minimums.
+fn first_profile_scale(o: &BenchmarkOptions, subject: &Subject, profiles: usize, elapsed: f64) -> f64 {
+    let p = &o.plan;
+    let b = &p.budget;
+    let Some(target) = b.run_seconds else {
+        return 1.0;
+    };
+    // The fastest of a few lifecycles, after the first: a single sample in
+    // a fresh runtime can be several times the steady pace, and scaling a
+    // fast component's budgets on it would cut its phases for nothing.
+    let Ok(life) = (0..5)
+        .map(|_| subject.lifecycle_estimate())
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(|v| v.into_iter().min().unwrap_or_default())
+    else {
+        return 1.0;
+    };
+    let life = life.as_secs_f64();
+    let compile = subject.compile_time.as_secs_f64();
+    let samples = (p.warmup + p.rounds * p.samples_per_round) as f64;
+    let points: usize = p.memory_points.iter().sum();
+    let (mut fixed, mut scalable) = (0.0, 0.0);
+    for phase in &o.phases {
+        match phase {
+            Phase::ColdStart => fixed += 2.0 * compile,
+            Phase::Counts => fixed += b.counts_seconds,
+            Phase::ColdStartPrecompiled => {
+                scalable += b.cold_seconds.min(p.cold_processes as f64 * 0.01)
+            }
+            Phase::WarmStart => scalable += b.warm_seconds.min(samples * life),
+            Phase::Lifecycle => scalable += b.lifecycle_seconds.min(samples * life),
+            Phase::Throughput => {
+                scalable += b
+                    .throughput_seconds
+                    .min(p.rounds as f64 * p.throughput_seconds * p.threads.len() as f64)
+            }
+            Phase::Memory => {
+                scalable += b
+                    .memory_seconds
+                    .min(p.memory_rounds as f64 * (0.05 + points as f64 * life))
+            }
+            // Two fills, one thread then every core, each up to the limit.
+            Phase::Concurrency => {
+                scalable += (2.0 * p.density.time_limit_seconds)
+                    .min(2.0 * p.density.max_instances as f64 * life)
+            }
+        }
+    }
+    let n = profiles.max(1) as f64;
+    if scalable <= 0.0 || elapsed + n * (fixed + scalable) <= target {
+        return 1.0;
+    }
+    ((target - elapsed - n * fixed) / (n * scalable)).clamp(measure::MIN_BUDGET_SCALE, 1.0)
 }
 
 /// Marks `result` as interrupted and hands it to `sink` once more, so the
@@ -333,6 +429,10 @@ fn budget_table(p: &Plan) -> std::collections::BTreeMap<String, f64> {
     ]
     .into_iter()
     .map(|(ph, s)| (ph.name().to_owned(), s))
+    .chain(
+        b.run_seconds
+            .map(|s| (crate::report::RUN_TARGET_KEY.to_owned(), s)),
+    )
     .collect()
 }
 

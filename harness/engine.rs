@@ -582,6 +582,29 @@ pub enum Load<'a> {
     Artifact(&'a [u8]),
 }
 
+/// A key equal for two profiles exactly when an artifact precompiled by one
+/// loads in the other: Wasmtime's own compatibility hash of the engine
+/// (compiler settings, tunables such as guard sizes and copy-on-write
+/// images, and enabled features), the one its compilation cache keys on.
+/// The allocator itself is not part of it.
+///
+/// # Errors
+///
+/// Fails when the engine cannot be created.
+pub fn artifact_key(options: &RuntimeOptions, footprint: Footprint) -> anyhow::Result<u64> {
+    use std::hash::{Hash, Hasher};
+    // A small pool: the key does not depend on its size, and a large one
+    // would reserve address space for nothing.
+    let small = RuntimeOptions {
+        pool_capacity: options.pool_capacity.min(2),
+        ..options.clone()
+    };
+    let engine = new_engine(&small, &footprint)?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    Ok(h.finish())
+}
+
 /// A fresh engine for `options`, sized for `footprint`.
 ///
 /// # Errors

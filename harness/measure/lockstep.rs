@@ -237,8 +237,8 @@ fn prepare(hello: &Hello) -> anyhow::Result<Prepared> {
     };
     let mut runtimes = Vec::new();
     let mut profiles = Vec::new();
-    for &allocator in &hello.allocators {
-        let subject = Subject::prepare(source.clone(), allocator, &base, dir.path())?;
+    for subject in Subject::prepare_all(&source, &hello.allocators, &base, dir.path())? {
+        let allocator = subject.options.allocator;
         let rt = subject.runtime(u64::from(LATENCY_POOL_CAPACITY))?;
         profiles.push(ReadyProfile {
             allocator,

@@ -78,6 +78,11 @@ pub struct Budgets {
     pub memory_seconds: f64,
     /// The counted phase's Valgrind and page-fault children.
     pub counts_seconds: f64,
+    /// What the whole run of one component should take, probing and
+    /// compiling included; `None` for no limit. Profiles after the first
+    /// get their phase budgets scaled down when the profiles before them
+    /// show the run would overshoot it (see [`Plan::scaled`]).
+    pub run_seconds: Option<f64>,
 }
 
 impl Budgets {
@@ -91,6 +96,9 @@ impl Budgets {
             throughput_seconds: 8.0,
             memory_seconds: 8.0,
             counts_seconds: 15.0,
+            // Three minutes, less a margin for phases that overrun their
+            // budget by a last sample or a child's exit.
+            run_seconds: Some(165.0),
         }
     }
 
@@ -105,6 +113,7 @@ impl Budgets {
             throughput_seconds: day,
             memory_seconds: day,
             counts_seconds: day,
+            run_seconds: None,
         }
     }
 
@@ -117,6 +126,8 @@ impl Budgets {
             throughput_seconds: 1.5,
             memory_seconds: 1.5,
             counts_seconds: 15.0,
+            // Thirty seconds, less a margin.
+            run_seconds: Some(26.0),
         }
     }
 }
@@ -238,6 +249,71 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// This plan with every timed phase's budget, and the concurrency
+    /// phase's time limit, multiplied by `factor` (at most 1). Sample targets
+    /// stay: a phase stops at whichever comes first. The counted phase keeps
+    /// its budget: its plan must not depend on how fast the machine was.
+    pub fn scaled(&self, factor: f64) -> Plan {
+        let f = factor.clamp(0.0, 1.0);
+        let b = &self.budget;
+        Plan {
+            budget: Budgets {
+                cold_seconds: b.cold_seconds * f,
+                warm_seconds: b.warm_seconds * f,
+                lifecycle_seconds: b.lifecycle_seconds * f,
+                throughput_seconds: b.throughput_seconds * f,
+                memory_seconds: b.memory_seconds * f,
+                ..*b
+            },
+            density: DensityLimits {
+                time_limit_seconds: self.density.time_limit_seconds * f,
+                ..self.density
+            },
+            ..self.clone()
+        }
+    }
+}
+
+/// The factor profile `done.len()` of `profiles` scales its budgets by, so
+/// the run ends within `run_seconds` of its start. `done` holds, for each
+/// profile already run, its wall-clock seconds, the part of them no budget
+/// can shorten (a cold start from `.wasm` compiles the component however
+/// short its budget), and the factor its own budgets were scaled by. The
+/// rest of its time, divided by that factor, is what it would have taken
+/// unscaled (an overestimate for phases that ended on their sample targets,
+/// so the run errs short). The time left, less the profiles to come's fixed
+/// parts, is spread over their unscaled time at the mean of the profiles
+/// already run. With `done` empty it gives 1: the first profile's scale is
+/// predicted instead, from the component's compile and lifecycle times
+/// (`benchmark::first_profile_scale`). Never below `MIN_BUDGET_SCALE`, so
+/// every phase still takes its minimum rounds.
+pub fn budget_scale(
+    run_seconds: Option<f64>,
+    elapsed: f64,
+    done: &[(f64, f64, f64)],
+    profiles: usize,
+) -> f64 {
+    let (Some(target), false) = (run_seconds, done.is_empty()) else {
+        return 1.0;
+    };
+    let left = profiles.saturating_sub(done.len()).max(1) as f64;
+    let n = done.len() as f64;
+    let fixed = done.iter().map(|d| d.1.min(d.0)).sum::<f64>() / n;
+    let unscaled = done
+        .iter()
+        .map(|d| (d.0 - d.1.min(d.0)) / d.2.max(MIN_BUDGET_SCALE))
+        .sum::<f64>()
+        / n;
+    if unscaled <= 0.0 {
+        return 1.0;
+    }
+    ((target - elapsed - left * fixed) / (left * unscaled)).clamp(MIN_BUDGET_SCALE, 1.0)
+}
+
+/// The least [`budget_scale`] gives.
+pub const MIN_BUDGET_SCALE: f64 = 0.1;
+
 /// 1 thread and every core (just 1 on a single-core machine).
 fn thread_counts(cores: usize) -> Vec<usize> {
     if cores > 1 { vec![1, cores] } else { vec![1] }
@@ -279,35 +355,69 @@ impl Subject {
         base: &RuntimeOptions,
         dir: &Path,
     ) -> anyhow::Result<Self> {
-        let mut options = RuntimeOptions {
-            allocator,
-            ..base.clone()
-        };
-        let (footprint, run_error) = Runtime::probe(&source, &options)?;
+        Ok(Self::prepare_all(&source, &[allocator], base, dir)?.remove(0))
+    }
+
+    /// Prepares one subject per allocator, probing the component once (the
+    /// probe runs it on-demand whatever the profile, so its answer is the
+    /// same for all) and compiling it once per distinct code generation:
+    /// profiles whose engines would load each other's artifacts
+    /// ([`crate::engine::artifact_key`]) share one. For a megabyte-sized
+    /// component each compile saved is about a second.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the component is invalid or cannot be linked.
+    pub fn prepare_all(
+        source: &ComponentSource,
+        allocators: &[Allocator],
+        base: &RuntimeOptions,
+        dir: &Path,
+    ) -> anyhow::Result<Vec<Self>> {
+        let (footprint, run_error) = Runtime::probe(source, base)?;
         // A component whose run fails is still measured: every phase then
         // instantiates without running, and the report says why.
         let run_error = run_error.map(|e| e.to_string());
-        if run_error.is_some() {
-            options.run = false;
+        let mut compiled: Vec<(u64, PathBuf, Duration)> = Vec::new();
+        let mut subjects = Vec::with_capacity(allocators.len());
+        for &allocator in allocators {
+            let mut options = RuntimeOptions {
+                allocator,
+                ..base.clone()
+            };
+            if run_error.is_some() {
+                options.run = false;
+            }
+            let key = crate::engine::artifact_key(&options, footprint)?;
+            let artifact = dir.join(format!("{}.cwasm", allocator.name()));
+            let compile_time = match compiled.iter().find(|(k, _, _)| *k == key) {
+                Some((_, path, took)) => {
+                    std::fs::copy(path, &artifact).map_err(|e| {
+                        anyhow::anyhow!("{}: cannot write the precompiled artifact: {e}", artifact.display())
+                    })?;
+                    *took
+                }
+                None => {
+                    let t1 = Instant::now();
+                    let artifact_bytes = Runtime::precompile(source, &options, footprint)?;
+                    let took = t1.elapsed();
+                    std::fs::write(&artifact, &artifact_bytes).map_err(|e| {
+                        anyhow::anyhow!("{}: cannot write the precompiled artifact: {e}", artifact.display())
+                    })?;
+                    compiled.push((key, artifact.clone(), took));
+                    took
+                }
+            };
+            subjects.push(Subject {
+                source: source.clone(),
+                options,
+                footprint,
+                artifact,
+                run_error: run_error.clone(),
+                compile_time,
+            });
         }
-        let t1 = Instant::now();
-        let artifact_bytes = Runtime::precompile(&source, &options, footprint)?;
-        let compile_time = t1.elapsed();
-        let artifact = dir.join(format!("{}.cwasm", allocator.name()));
-        std::fs::write(&artifact, &artifact_bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: cannot write the precompiled artifact: {e}",
-                artifact.display()
-            )
-        })?;
-        Ok(Subject {
-            source,
-            options,
-            footprint,
-            artifact,
-            run_error,
-            compile_time,
-        })
+        Ok(subjects)
     }
 
     /// How long one lifecycle (or instantiation, without `run`) takes: the
@@ -355,5 +465,50 @@ impl Subject {
             &self.options_with_capacity(capacity),
             self.footprint,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_nothing_run_yet_or_no_target_the_factor_is_one() {
+        assert_eq!(budget_scale(Some(27.0), 20.0, &[], 3), 1.0);
+        assert_eq!(budget_scale(None, 500.0, &[(200.0, 0.0, 1.0)], 3), 1.0);
+    }
+
+    #[test]
+    fn later_profiles_share_the_time_left_by_what_the_earlier_ones_took() {
+        // 10 s spent, the first profile took 8 s: two more at 8 s fit in 17 s.
+        assert_eq!(budget_scale(Some(27.0), 10.0, &[(8.0, 0.0, 1.0)], 3), 1.0);
+        // A slow component: 13 s spent, the first took 10.6 s, two to go in 14 s.
+        let f = budget_scale(Some(27.0), 13.0, &[(10.6, 0.0, 1.0)], 3);
+        assert!((f - 14.0 / 21.2).abs() < 1e-9, "{f}");
+        // 2.6 s of each profile cannot be cut: only the rest is scaled.
+        let f = budget_scale(Some(27.0), 13.0, &[(10.6, 2.6, 1.0)], 3);
+        assert!((f - (14.0 - 5.2) / 16.0).abs() < 1e-9, "{f}");
+        // A profile that ran at half its budgets would have taken twice as
+        // long unscaled: the next is not handed its full budgets.
+        let f = budget_scale(Some(165.0), 56.0, &[(51.0, 8.0, 0.5)], 3);
+        assert!((f - (109.0 - 16.0) / 172.0).abs() < 1e-9, "{f}");
+        // The last profile gets what is left of the target.
+        let f = budget_scale(Some(27.0), 22.0, &[(10.0, 0.0, 1.0), (8.0, 0.0, 1.0)], 3);
+        assert!((f - 5.0 / 9.0).abs() < 1e-9, "{f}");
+        // Past the target: the floor, never zero or negative.
+        assert_eq!(budget_scale(Some(27.0), 40.0, &[(20.0, 0.0, 1.0)], 3), MIN_BUDGET_SCALE);
+        assert_eq!(budget_scale(Some(27.0), 20.0, &[(9.0, 9.0, 1.0)], 3), 1.0, "nothing to scale");
+    }
+
+    #[test]
+    fn scaling_shrinks_timed_budgets_but_not_sample_targets_or_the_counted_plan() {
+        let p = Plan::quick();
+        let s = p.scaled(0.5);
+        assert_eq!(s.budget.warm_seconds, p.budget.warm_seconds * 0.5);
+        assert_eq!(s.budget.cold_seconds, p.budget.cold_seconds * 0.5);
+        assert_eq!(s.density.time_limit_seconds, p.density.time_limit_seconds * 0.5);
+        assert_eq!(s.budget.counts_seconds, p.budget.counts_seconds);
+        assert_eq!((s.rounds, s.samples_per_round, s.cold_processes), (p.rounds, p.samples_per_round, p.cold_processes));
+        assert_eq!(p.scaled(3.0), p, "never scaled up");
     }
 }

@@ -43,6 +43,10 @@ pub struct BenchmarkResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native: Option<NativeResult>,
     /// One entry per allocator measured, production profile first.
+    /// Wall-clock seconds spent probing the component and compiling it for
+    /// every profile, before the first phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepare_seconds: Option<f64>,
     pub configurations: Vec<ConfigurationResult>,
 }
 
@@ -191,6 +195,14 @@ pub struct ConfigurationResult {
     /// Instructions, system calls and page faults per operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<CountsResult>,
+    /// Wall-clock seconds each phase took with this profile, by phase name:
+    /// where a run's time went.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phase_seconds: BTreeMap<String, f64>,
+    /// The factor this profile's phase budgets were scaled by so that the
+    /// run fits its time target (`None`: unscaled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_scale: Option<f64>,
 }
 
 impl ConfigurationResult {

@@ -107,24 +107,39 @@ pub fn document(r: &BenchmarkResult) -> Document {
                 .map(move |s| format!("{} / {}: {}", c.allocator, s.phase, s.reason))
         })
         .collect();
-    let budgeted: Vec<String> = r
-        .configurations
-        .iter()
-        .flat_map(|c| {
-            c.budgeted.iter().map(move |b| {
-                format!(
-                    "{} / {}: {} {} of target {}: time budget ({} s)",
-                    c.allocator, b.phase, count(b.taken as u64), b.what, count(b.target as u64), b.budget_seconds
-                )
-            })
+    let target = r
+        .settings
+        .budget_seconds
+        .as_ref()
+        .and_then(|b| b.get(RUN_TARGET_KEY))
+        .map_or_else(|| "time".to_owned(), |s| format!("{s:.0} s"));
+    let scaled = r.configurations.iter().filter_map(|c| {
+        c.budget_scale.map(|f| {
+            format!(
+                "{}: every timed phase's budget scaled to {:.0}% so the run ends within its {target} target (from the component's compile and lifecycle times for the first profile, from the profiles already run for the others)",
+                c.allocator,
+                f * 100.0,
+            )
         })
-        .collect();
+    });
+    let cuts = r.configurations.iter().flat_map(|c| {
+        c.budgeted.iter().map(move |b| {
+            format!(
+                "{} / {}: {} {} of target {}: time budget ({:.2} s)",
+                c.allocator, b.phase, count(b.taken as u64), b.what, count(b.target as u64), b.budget_seconds
+            )
+        })
+    });
+    let budgeted: Vec<String> = scaled.chain(cuts).collect();
     if !budgeted.is_empty() {
         sections.push(Section {
             title: "Fewer samples than planned".into(),
             lines: budgeted,
             ..Default::default()
         });
+    }
+    if let Some(t) = time_section(r) {
+        sections.push(t);
     }
     if !skipped.is_empty() {
         sections.push(Section {
@@ -143,6 +158,41 @@ pub fn document(r: &BenchmarkResult) -> Document {
         ..Default::default()
     });
     Document { title, sections }
+}
+
+/// The key of the whole run's time target in `Settings::budget_seconds`.
+pub const RUN_TARGET_KEY: &str = "whole run";
+
+/// Where the run's wall-clock time went: probing and compiling, then each
+/// profile's phases, longest first. `None` for a result without timings
+/// (one written before they were recorded).
+fn time_section(r: &BenchmarkResult) -> Option<Section> {
+    let mut lines = Vec::new();
+    if let Some(s) = r.prepare_seconds {
+        lines.push(format!("probing and compiling for every profile: {s:.1} s"));
+    }
+    for c in &r.configurations {
+        if c.phase_seconds.is_empty() {
+            continue;
+        }
+        let mut phases: Vec<(&String, &f64)> = c.phase_seconds.iter().collect();
+        phases.sort_by(|a, b| b.1.total_cmp(a.1));
+        let total: f64 = phases.iter().map(|(_, s)| **s).sum();
+        lines.push(format!(
+            "{}: {total:.1} s ({})",
+            c.allocator,
+            phases
+                .iter()
+                .map(|(p, s)| format!("{p} {s:.1} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    (!lines.is_empty()).then(|| Section {
+        title: "Where the time went".into(),
+        lines,
+        ..Default::default()
+    })
 }
 
 /// The profile this run recommends for its component, and why.

@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod cited;
 mod document;
+pub use document::RUN_TARGET_KEY;
 pub mod export;
 pub mod format;
 pub mod html;

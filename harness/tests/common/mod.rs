@@ -356,6 +356,7 @@ pub fn result_json() -> Vec<u8> {
             pss: Some(s(Unit::Bytes, 3e5)),
             private_dirty: Some(s(Unit::Bytes, 1e5)),
         }),
+        prepare_seconds: None,
         configurations: vec![ConfigurationResult {
             allocator: Allocator::Pooling,
             config: vec!["allocator = pooling".into()],
@@ -441,6 +442,8 @@ pub fn result_json() -> Vec<u8> {
                     .map(|m| (m, s(m.unit(), 5e4)))
                     .collect(),
             }),
+            phase_seconds: Default::default(),
+            budget_scale: None,
         }],
     };
     serde_json::to_vec_pretty(&r).unwrap()
