@@ -26,7 +26,8 @@ wroot="${WASMTIME_ROOT:-$HOME/.local/wasmtime-48}"
 wasmtime="$wroot/bin/wasmtime"
 if [[ ! -x "$wasmtime" ]] || ! "$wasmtime" --version | grep -q '^wasmtime 48\.0\.8'; then
   echo "peers.sh: installing wasmtime-cli 48.0.8 into $wroot" >&2
-  cargo install wasmtime-cli --version 48.0.8 --locked --root "$wroot"
+  # A kept target directory: an install that is stopped resumes where it was.
+  cargo install wasmtime-cli --version 48.0.8 --locked --root "$wroot" --target-dir "$wroot/build"
 fi
 for tool in wrk hyperfine; do
   if ! command -v "$tool" >/dev/null; then
