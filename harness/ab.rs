@@ -205,7 +205,8 @@ struct LockstepChild {
     side: &'static str,
     path: PathBuf,
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once closed by [`LockstepChild::quit`].
+    stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     stderr: tempfile::NamedTempFile,
 }
@@ -248,7 +249,7 @@ impl LockstepChild {
             c.spawn()
         };
         let (mut child, fixed) = match command(fixed_layout) {
-            Ok(c) => (c, fixed_layout),
+            Ok(c) => (c, fixed_layout && cfg!(target_os = "linux")),
             // The personality call failed (a seccomp filter, say): measure
             // with the kernel's randomized layout and say so.
             Err(e) if fixed_layout && e.kind() != std::io::ErrorKind::NotFound => {
@@ -272,7 +273,7 @@ impl LockstepChild {
                 side,
                 path: path.to_path_buf(),
                 child,
-                stdin,
+                stdin: Some(stdin),
                 lines: rx,
                 stderr,
             },
@@ -293,9 +294,11 @@ impl LockstepChild {
     }
 
     fn send(&mut self, line: &str) -> Result<(), AbError> {
-        writeln!(self.stdin, "{line}")
-            .and_then(|_| self.stdin.flush())
-            .map_err(|e| self.died(&format!("cannot be written to ({e})")))
+        let written = match self.stdin.as_mut() {
+            Some(stdin) => writeln!(stdin, "{line}").and_then(|_| stdin.flush()),
+            None => Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe)),
+        };
+        written.map_err(|e| self.died(&format!("cannot be written to ({e})")))
     }
 
     fn died(&mut self, what: &str) -> AbError {
@@ -391,7 +394,7 @@ impl LockstepChild {
 
     fn quit(mut self) {
         let _ = self.send(&serde_json::to_string(&Request::Quit).expect("serialises"));
-        drop(self.stdin);
+        drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -399,8 +402,18 @@ impl LockstepChild {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Drop kills and reaps it.
+    }
+}
+
+impl Drop for LockstepChild {
+    /// A child still running (an error ended the run, or it ignored `quit`)
+    /// is killed and reaped, never left behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -548,9 +561,11 @@ pub fn run(
     }
     let base_ready = base_readies.swap_remove(0);
     let head_ready = head_readies.swap_remove(0);
+    // Every child of either build must measure the same component; a
+    // disagreement within one build is reported against the other side's
+    // first child all the same (it cannot happen with one binary and file).
     if let Some(other) = head_readies
         .iter()
-        .chain(&base_readies)
         .chain(std::iter::once(&head_ready))
         .find(|r| r.component_fnv1a64 != base_ready.component_fnv1a64)
     {
@@ -559,15 +574,33 @@ pub fn run(
             head: format!("{} [{}]", other.component, other.component_fnv1a64),
         });
     }
+    if let Some(other) = base_readies
+        .iter()
+        .find(|r| r.component_fnv1a64 != head_ready.component_fnv1a64)
+    {
+        return Err(AbError::DifferentComponent {
+            base: format!("{} [{}]", other.component, other.component_fnv1a64),
+            head: format!("{} [{}]", head_ready.component, head_ready.component_fnv1a64),
+        });
+    }
     let mut notes = Vec::new();
     notes.push(format!(
-        "children: {k} per side, rotated pair by pair through every base/head combination, so that one child's own pace (where its memory landed) is averaged out rather than read as a change"
+        "children: {k} per side, rotated pair by pair through the base/head combinations ({} of them, all met after {} pairs), so that one child's own pace (where its memory landed) is averaged out rather than read as a change", k * k, k * k
     ));
     notes.push(match (o.aslr, fixed) {
         (true, _) => "layout: each child has its own randomized address-space layout (--aslr); a layout alone can move a figure by several percent".to_owned(),
         (false, true) => "layout: address-space layout randomization off in every child, so all run with the same layout (--aslr keeps it)".to_owned(),
         (false, false) => "layout: the kernel refused to turn address-space layout randomization off, so each child has its own layout; a layout alone can move a figure by several percent".to_owned(),
     });
+    // A profile is run only when every child of both builds can run it (a
+    // child whose probe run timed out on a busy machine cannot).
+    let can_run = |allocator: Allocator| {
+        std::iter::once(&base_ready)
+            .chain(&base_readies)
+            .chain(std::iter::once(&head_ready))
+            .chain(&head_readies)
+            .all(|r| r.profiles.iter().any(|p| p.allocator == allocator && p.has_run))
+    };
     let mut tasks = Vec::new();
     for (b, h) in base_ready.profiles.iter().zip(&head_ready.profiles) {
         if b.config != h.config {
@@ -577,12 +610,12 @@ pub fn run(
             ));
         }
         tasks.push((b.allocator, Metric::WarmStart));
-        if b.has_run && h.has_run {
+        if can_run(b.allocator) {
             tasks.push((b.allocator, Metric::Lifecycle));
             tasks.push((b.allocator, Metric::Throughput));
         } else {
             notes.push(format!(
-                "{}: no lifecycle or throughput: the component has no wasi:cli/run, or its run failed when probed",
+                "{}: no lifecycle or throughput: the component has no wasi:cli/run, or its run failed when some child probed it",
                 b.allocator
             ));
         }
@@ -622,9 +655,11 @@ pub fn run(
     // Each child warms up as the first children did when there was one.
     let warmup = WARMUP_PAIRS * k;
     loop {
-        let base_first = pair.is_multiple_of(2);
         // Base child i with head child i + round (mod k): over k² pairs
-        // every combination meets.
+        // every combination meets. Who goes first alternates from pair to
+        // pair and, for each child, from round to round (with k even, pair
+        // parity alone would always put a child first or always second).
+        let base_first = (pair % k + pair / k).is_multiple_of(2);
         let base = &mut bases[pair % k];
         let head = &mut heads[(pair + pair / k) % k];
         for &(a, m) in &tasks {

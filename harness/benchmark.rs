@@ -238,6 +238,8 @@ pub fn run(
                 subjects.len(),
             )
         };
+        // Within 1% of the budgets is noise in the prediction, not a cut.
+        let scale = if scale >= 0.99 { 1.0 } else { scale };
         let scaled = BenchmarkOptions {
             plan: o.plan.scaled(scale),
             ..o.clone()
@@ -317,12 +319,12 @@ pub fn run(
             result.configurations[idx].budgeted.extend(cut);
             sink(&result);
         }
-        // A cold start from .wasm compiles however short its budget.
-        let fixed = result.configurations[idx]
-            .phase_seconds
-            .get(Phase::ColdStart.name())
-            .copied()
-            .unwrap_or(0.0);
+        // What no budget shortens: a cold start from .wasm compiles however
+        // short its budget, and the counted phase is never scaled.
+        let fixed: f64 = [Phase::ColdStart, Phase::Counts]
+            .iter()
+            .filter_map(|ph| result.configurations[idx].phase_seconds.get(ph.name()))
+            .sum();
         profile_seconds.push((profile_started.elapsed().as_secs_f64(), fixed, scale));
     }
     result.status = Status::Complete;
@@ -388,10 +390,14 @@ fn first_profile_scale(o: &BenchmarkOptions, subject: &Subject, profiles: usize,
         }
     }
     let n = profiles.max(1) as f64;
-    if scalable <= 0.0 || elapsed + n * (fixed + scalable) <= target {
+    let room = target - elapsed - n * fixed;
+    // Nothing to gain when the fixed costs alone overrun the target (the
+    // counted phase of a quick run, say): cutting the other phases to their
+    // minimums would only cost their figures.
+    if scalable <= 0.0 || room <= 0.0 || elapsed + n * (fixed + scalable) <= target {
         return 1.0;
     }
-    ((target - elapsed - n * fixed) / (n * scalable)).clamp(measure::MIN_BUDGET_SCALE, 1.0)
+    (room / (n * scalable)).clamp(measure::MIN_BUDGET_SCALE, 1.0)
 }
 
 /// Marks `result` as interrupted and hands it to `sink` once more, so the

@@ -121,8 +121,9 @@ pub struct AbArgs {
 
     /// Compare on every component of a manifest (default
     /// assets/components.toml), one after another, each with its own
-    /// request, profiles, tolerance overrides and time budget.
-    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = crate::manifest::DEFAULT_MANIFEST, conflicts_with_all = ["component", "embedded"])]
+    /// request, profiles, tolerance overrides and time budget. --json then
+    /// writes an array, one report per component.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = crate::manifest::DEFAULT_MANIFEST, conflicts_with_all = ["component", "embedded", "request", "headers", "body"])]
     pub manifest: Option<PathBuf>,
 
     /// Which allocator configurations to compare. [default: all; with

@@ -294,7 +294,20 @@ fn check_same(
             found: format!("{} ({})", r.component.name, r.component.fnv1a64),
         });
     }
-    let what = if r.settings != first.settings {
+    // The whole-run time target is not a sample count, and a result from
+    // before budgets were recorded has none: neither makes two runs
+    // incomparable.
+    let comparable = |a: &crate::model::Settings, other: &crate::model::Settings| {
+        let mut a = a.clone();
+        match (a.budget_seconds.as_mut(), &other.budget_seconds) {
+            (Some(b), Some(_)) => {
+                b.remove(crate::report::RUN_TARGET_KEY);
+            }
+            _ => a.budget_seconds = None,
+        }
+        a
+    };
+    let what = if comparable(&r.settings, &first.settings) != comparable(&first.settings, &r.settings) {
         Some("sample counts or limits, such as --quick".to_owned())
     } else if allocators(r) != allocators(first) {
         Some(format!(

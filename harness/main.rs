@@ -402,6 +402,7 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
         None => runs.push((None, base.clone(), tolerances.clone())),
     }
     let mut reports = Vec::new();
+    let mut failed = None;
     for (n, (name, options, tolerances)) in runs.iter().enumerate() {
         if let Some(name) = name {
             eprintln!("[{}/{}] {name}", n + 1, runs.len());
@@ -411,15 +412,28 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
             bar.set_seconds(secs, &format!("{pairs} pairs"));
         });
         bar.finish();
-        reports.push(result.map_err(|e| match name {
-            Some(name) => anyhow::anyhow!("{name}: {e}"),
-            None => e.into(),
-        })?);
+        match result {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                // The components compared before it are still written.
+                failed = Some(match name {
+                    Some(name) => anyhow::anyhow!("{name}: {e}"),
+                    None => e.into(),
+                });
+                break;
+            }
+        }
         if siteboss::interrupt::requested() {
             break;
         }
     }
-    let json = if let [one] = reports.as_slice() {
+    if reports.is_empty()
+        && let Some(e) = failed
+    {
+        return Err(e);
+    }
+    // A manifest always gives an array, one report per component compared.
+    let json = if let ([one], None) = (reports.as_slice(), &args.manifest) {
         serde_json::to_string_pretty(one)? + "\n"
     } else {
         serde_json::to_string_pretty(&reports)? + "\n"
@@ -442,6 +456,9 @@ fn run_ab(args: &AbArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if let Some(sig) = siteboss::interrupt::signal() {
         eprintln!("Interrupted: the verdict is on the pairs measured before it");
         return Ok(ExitCode::from((128 + sig) as u8));

@@ -35,10 +35,12 @@ start=$(date +%s)
 
 # Base and heads are built from commits in worktrees, never from the working
 # tree, so editing the checkout while this runs changes nothing measured.
-build() { # OUTPUT_NAME [ITERATIONS]: HEAD, with the patch at ITERATIONS if given
+# HEAD is read once: a commit made during the builds changes nothing.
+rev="$(git rev-parse HEAD)"
+build() { # OUTPUT_NAME [ITERATIONS]: $rev, with the patch at ITERATIONS if given
   local wt="$out/wt-$1"
   git worktree remove --force "$wt" >/dev/null 2>&1 || rm -rf "$wt"
-  git worktree add --detach --force "$wt" HEAD -q
+  git worktree add --detach --force "$wt" "$rev" -q
   if [[ -n "${2:-}" ]]; then
     sed "s/0\.\.100u32/0..${2}u32/" "$patch" | git -C "$wt" apply
   fi
@@ -47,7 +49,7 @@ build() { # OUTPUT_NAME [ITERATIONS]: HEAD, with the patch at ITERATIONS if give
   git worktree remove --force "$wt"
 }
 patch="$root/harness/ci/regressions/extra-work-per-instantiation.patch"
-echo "== building base (HEAD, $(git rev-parse --short HEAD))"
+echo "== building base (HEAD, ${rev:0:7})"
 build base
 heads=()
 for level in $levels; do

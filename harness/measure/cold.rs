@@ -129,8 +129,12 @@ pub fn cold_start(
     let mut replies = Vec::with_capacity(plan.cold_processes);
     let mut walls = Vec::with_capacity(plan.cold_processes);
     let mut peaks = Vec::with_capacity(plan.cold_processes);
+    // Enough processes to judge (`MIN_ROUNDS`) whatever the budget when each
+    // is cheap; one when each compiles for a second or more.
+    let cheap = precompiled || subject.compile_time < Duration::from_millis(100);
+    let floor = if cheap { super::MIN_ROUNDS.min(plan.cold_processes).max(1) } else { 1 };
     for i in 0..plan.cold_processes {
-        if i > 0 && budget.spent() {
+        if i >= floor && budget.spent() {
             break;
         }
         let (cold, exit) = one_process(exe, subject, precompiled, plan.latency_pool_capacity, dir)?;

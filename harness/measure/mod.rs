@@ -284,7 +284,9 @@ impl Plan {
 /// unscaled (an overestimate for phases that ended on their sample targets,
 /// so the run errs short). The time left, less the profiles to come's fixed
 /// parts, is spread over their unscaled time at the mean of the profiles
-/// already run. With `done` empty it gives 1: the first profile's scale is
+/// already run; when the fixed parts alone fill the time left, the run
+/// cannot meet its target by cutting and nothing is scaled, and past the
+/// target every profile left takes its minimums. With `done` empty it gives 1: the first profile's scale is
 /// predicted instead, from the component's compile and lifecycle times
 /// (`benchmark::first_profile_scale`). Never below `MIN_BUDGET_SCALE`, so
 /// every phase still takes its minimum rounds.
@@ -308,7 +310,15 @@ pub fn budget_scale(
     if unscaled <= 0.0 {
         return 1.0;
     }
-    ((target - elapsed - left * fixed) / (left * unscaled)).clamp(MIN_BUDGET_SCALE, 1.0)
+    let room = target - elapsed - left * fixed;
+    // When the fixed costs of the profiles to come alone overrun the time
+    // left (a quick run's counted phase, say), cutting the rest to its
+    // minimums gains little and costs the figures. Past the target itself,
+    // every profile left takes its minimums.
+    if room <= 0.0 && target > elapsed {
+        return 1.0;
+    }
+    (room / (left * unscaled)).clamp(MIN_BUDGET_SCALE, 1.0)
 }
 
 /// The least [`budget_scale`] gives.
@@ -495,8 +505,11 @@ mod tests {
         // The last profile gets what is left of the target.
         let f = budget_scale(Some(27.0), 22.0, &[(10.0, 0.0, 1.0), (8.0, 0.0, 1.0)], 3);
         assert!((f - 5.0 / 9.0).abs() < 1e-9, "{f}");
-        // Past the target: the floor, never zero or negative.
+        // Nearly out of time: the floor, never zero or negative.
+        assert_eq!(budget_scale(Some(27.0), 26.0, &[(20.0, 0.0, 1.0)], 3), MIN_BUDGET_SCALE);
         assert_eq!(budget_scale(Some(27.0), 40.0, &[(20.0, 0.0, 1.0)], 3), MIN_BUDGET_SCALE);
+        // The fixed costs to come alone overrun the time left: no cut gains anything.
+        assert_eq!(budget_scale(Some(27.0), 12.0, &[(12.0, 10.0, 1.0)], 3), 1.0);
         assert_eq!(budget_scale(Some(27.0), 20.0, &[(9.0, 9.0, 1.0)], 3), 1.0, "nothing to scale");
     }
 

@@ -42,11 +42,11 @@ pub struct BenchmarkResult {
     /// The native-process floor measured in the same run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native: Option<NativeResult>,
-    /// One entry per allocator measured, production profile first.
     /// Wall-clock seconds spent probing the component and compiling it for
     /// every profile, before the first phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepare_seconds: Option<f64>,
+    /// One entry per allocator measured, production profile first.
     pub configurations: Vec<ConfigurationResult>,
 }
 
