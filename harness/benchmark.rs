@@ -390,14 +390,10 @@ fn first_profile_scale(o: &BenchmarkOptions, subject: &Subject, profiles: usize,
         }
     }
     let n = profiles.max(1) as f64;
-    let room = target - elapsed - n * fixed;
-    // Nothing to gain when the fixed costs alone overrun the target (the
-    // counted phase of a quick run, say): cutting the other phases to their
-    // minimums would only cost their figures.
-    if scalable <= 0.0 || room <= 0.0 || elapsed + n * (fixed + scalable) <= target {
+    if elapsed + n * (fixed + scalable) <= target {
         return 1.0;
     }
-    (room / (n * scalable)).clamp(measure::MIN_BUDGET_SCALE, 1.0)
+    measure::scale_for_room(target - elapsed - n * fixed, n * scalable, target)
 }
 
 /// Marks `result` as interrupted and hands it to `sink` once more, so the

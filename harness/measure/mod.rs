@@ -284,9 +284,8 @@ impl Plan {
 /// unscaled (an overestimate for phases that ended on their sample targets,
 /// so the run errs short). The time left, less the profiles to come's fixed
 /// parts, is spread over their unscaled time at the mean of the profiles
-/// already run; when the fixed parts alone fill the time left, the run
-/// cannot meet its target by cutting and nothing is scaled, and past the
-/// target every profile left takes its minimums. With `done` empty it gives 1: the first profile's scale is
+/// already run ([`scale_for_room`] decides what happens when the fixed parts
+/// alone fill the time left). With `done` empty it gives 1: the first profile's scale is
 /// predicted instead, from the component's compile and lifecycle times
 /// (`benchmark::first_profile_scale`). Never below `MIN_BUDGET_SCALE`, so
 /// every phase still takes its minimum rounds.
@@ -310,15 +309,22 @@ pub fn budget_scale(
     if unscaled <= 0.0 {
         return 1.0;
     }
-    let room = target - elapsed - left * fixed;
-    // When the fixed costs of the profiles to come alone overrun the time
-    // left (a quick run's counted phase, say), cutting the rest to its
-    // minimums gains little and costs the figures. Past the target itself,
-    // every profile left takes its minimums.
-    if room <= 0.0 && target > elapsed {
+    scale_for_room(target - elapsed - left * fixed, left * unscaled, target)
+}
+
+/// The scale that fits `scalable` seconds (unscaled) into `room`; when the
+/// fixed costs leave no room, the floor if cutting would save a tenth of
+/// the target or more, and no cut when it would save less (a quick run's
+/// counted phase fills the time, say: its few other seconds cut to their
+/// minimums would cost their figures for almost nothing).
+pub fn scale_for_room(room: f64, scalable: f64, target: f64) -> f64 {
+    if scalable <= 0.0 {
         return 1.0;
     }
-    (room / (left * unscaled)).clamp(MIN_BUDGET_SCALE, 1.0)
+    if room <= 0.0 && scalable * (1.0 - MIN_BUDGET_SCALE) < 0.1 * target {
+        return 1.0;
+    }
+    (room / scalable).clamp(MIN_BUDGET_SCALE, 1.0)
 }
 
 /// The least [`budget_scale`] gives.
@@ -508,8 +514,10 @@ mod tests {
         // Nearly out of time: the floor, never zero or negative.
         assert_eq!(budget_scale(Some(27.0), 26.0, &[(20.0, 0.0, 1.0)], 3), MIN_BUDGET_SCALE);
         assert_eq!(budget_scale(Some(27.0), 40.0, &[(20.0, 0.0, 1.0)], 3), MIN_BUDGET_SCALE);
-        // The fixed costs to come alone overrun the time left: no cut gains anything.
-        assert_eq!(budget_scale(Some(27.0), 12.0, &[(12.0, 10.0, 1.0)], 3), 1.0);
+        // The fixed costs to come fill the time left: a cut saving little
+        // is not made, one saving much is.
+        assert_eq!(budget_scale(Some(27.0), 12.0, &[(12.0, 11.0, 1.0)], 3), 1.0);
+        assert_eq!(budget_scale(Some(26.0), 15.6, &[(9.2, 5.5, 0.16)], 3), MIN_BUDGET_SCALE);
         assert_eq!(budget_scale(Some(27.0), 20.0, &[(9.0, 9.0, 1.0)], 3), 1.0, "nothing to scale");
     }
 
