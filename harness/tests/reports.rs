@@ -415,7 +415,7 @@ fn compare_writes_its_ratio_chart_as_html_and_mermaid() {
     let mut head = base.clone();
     for c in &mut head.configurations {
         c.warm_start = Some(siteboss::stats::summarize_per_round(
-            &[3900.0, 3930.0, 3960.0],
+            &[6900.0, 6930.0, 6960.0],
             siteboss::model::Unit::Nanoseconds,
         ));
     }
