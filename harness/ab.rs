@@ -103,9 +103,7 @@ pub enum AbError {
         message: String,
     },
     /// The two builds measured different components.
-    #[error(
-        "BASE measured {base} but HEAD measured {head}; lock-step runs compare one component"
-    )]
+    #[error("BASE measured {base} but HEAD measured {head}; lock-step runs compare one component")]
     DifferentComponent {
         /// The base's component.
         base: String,
@@ -179,7 +177,9 @@ impl AbReport {
 
     /// Whether every row was judged and none regressed.
     pub fn passed(&self) -> bool {
-        !self.rows.is_empty() && self.regressions().next().is_none() && self.unjudged().next().is_none()
+        !self.rows.is_empty()
+            && self.regressions().next().is_none()
+            && self.unjudged().next().is_none()
     }
 
     /// The one-line conclusion, from the judged rows only.
@@ -194,7 +194,9 @@ impl AbReport {
             (0, 0) => format!("No regression in {n} judged metric(s)."),
             (0, u) => format!("{u} of {n} metric(s) could not be judged (see their rows)."),
             (r, 0) => format!("{r} regression(s) beyond tolerance."),
-            (r, u) => format!("{r} regression(s) beyond tolerance; {u} metric(s) could not be judged."),
+            (r, u) => {
+                format!("{r} regression(s) beyond tolerance; {u} metric(s) could not be judged.")
+            }
         }
     }
 }
@@ -225,13 +227,18 @@ impl LockstepChild {
         };
         match std::fs::metadata(path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(bad("no such file; pass the path of a built `siteboss` binary".into()));
+                return Err(bad(
+                    "no such file; pass the path of a built `siteboss` binary".into(),
+                ));
             }
             Err(e) => return Err(bad(format!("cannot be read: {e}"))),
-            Ok(m) if m.is_dir() => return Err(bad("is a directory, not a `siteboss` binary".into())),
+            Ok(m) if m.is_dir() => {
+                return Err(bad("is a directory, not a `siteboss` binary".into()));
+            }
             Ok(_) => {}
         }
-        let stderr = tempfile::NamedTempFile::new().map_err(|e| bad(format!("cannot create a temporary file: {e}")))?;
+        let stderr = tempfile::NamedTempFile::new()
+            .map_err(|e| bad(format!("cannot create a temporary file: {e}")))?;
         let err_file = stderr
             .reopen()
             .map_err(|e| bad(format!("cannot create a temporary file: {e}")))?;
@@ -252,9 +259,10 @@ impl LockstepChild {
             Ok(c) => (c, fixed_layout && cfg!(target_os = "linux")),
             // The personality call failed (a seccomp filter, say): measure
             // with the kernel's randomized layout and say so.
-            Err(e) if fixed_layout && e.kind() != std::io::ErrorKind::NotFound => {
-                (command(false).map_err(|e| bad(format!("cannot be started: {e}")))?, false)
-            }
+            Err(e) if fixed_layout && e.kind() != std::io::ErrorKind::NotFound => (
+                command(false).map_err(|e| bad(format!("cannot be started: {e}")))?,
+                false,
+            ),
             Err(e) => return Err(bad(format!("cannot be started: {e}"))),
         };
         let stdin = child.stdin.take().expect("piped stdin");
@@ -314,7 +322,9 @@ impl LockstepChild {
             side: self.side,
             message: format!(
                 "the child {what}{}{}",
-                status.map(|s| format!("; it exited ({s})")).unwrap_or_default(),
+                status
+                    .map(|s| format!("; it exited ({s})"))
+                    .unwrap_or_default(),
                 if stderr.is_empty() {
                     String::new()
                 } else {
@@ -328,13 +338,18 @@ impl LockstepChild {
         match self.lines.recv_timeout(timeout) {
             Ok(line) => serde_json::from_str(&line).map_err(|e| AbError::Child {
                 side: self.side,
-                message: format!("answered something this siteboss does not understand ({e}): {line}"),
+                message: format!(
+                    "answered something this siteboss does not understand ({e}): {line}"
+                ),
             }),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = self.child.kill();
                 Err(AbError::Child {
                     side: self.side,
-                    message: format!("the child did not answer within {} s and was killed", timeout.as_secs()),
+                    message: format!(
+                        "the child did not answer within {} s and was killed",
+                        timeout.as_secs()
+                    ),
                 })
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -371,7 +386,12 @@ impl LockstepChild {
         }
     }
 
-    fn block(&mut self, allocator: Allocator, metric: Metric, o: &AbOptions) -> Result<f64, AbError> {
+    fn block(
+        &mut self,
+        allocator: Allocator,
+        metric: Metric,
+        o: &AbOptions,
+    ) -> Result<f64, AbError> {
         let req = Request::Block {
             allocator,
             metric,
@@ -570,7 +590,10 @@ pub fn run(
         .find(|r| r.component_fnv1a64 != base_ready.component_fnv1a64)
     {
         return Err(AbError::DifferentComponent {
-            base: format!("{} [{}]", base_ready.component, base_ready.component_fnv1a64),
+            base: format!(
+                "{} [{}]",
+                base_ready.component, base_ready.component_fnv1a64
+            ),
             head: format!("{} [{}]", other.component, other.component_fnv1a64),
         });
     }
@@ -580,7 +603,10 @@ pub fn run(
     {
         return Err(AbError::DifferentComponent {
             base: format!("{} [{}]", other.component, other.component_fnv1a64),
-            head: format!("{} [{}]", head_ready.component, head_ready.component_fnv1a64),
+            head: format!(
+                "{} [{}]",
+                head_ready.component, head_ready.component_fnv1a64
+            ),
         });
     }
     let mut notes = Vec::new();
@@ -599,7 +625,11 @@ pub fn run(
             .chain(&base_readies)
             .chain(std::iter::once(&head_ready))
             .chain(&head_readies)
-            .all(|r| r.profiles.iter().any(|p| p.allocator == allocator && p.has_run))
+            .all(|r| {
+                r.profiles
+                    .iter()
+                    .any(|p| p.allocator == allocator && p.has_run)
+            })
     };
     let mut tasks = Vec::new();
     for (b, h) in base_ready.profiles.iter().zip(&head_ready.profiles) {
@@ -631,18 +661,31 @@ pub fn run(
             head_ready.wasmtime_version
         ));
     }
-    let judge_all = |series: &std::collections::BTreeMap<(Allocator, Metric), Series>| -> Vec<AbRow> {
-        tasks
-            .iter()
-            .filter_map(|&(a, m)| {
-                let tol = tolerances.get(m)?;
-                Some(judge(a, m, series.get(&(a, m)).cloned().as_ref().unwrap_or(&Series::default()), tol))
-            })
-            .collect()
-    };
+    let judge_all =
+        |series: &std::collections::BTreeMap<(Allocator, Metric), Series>| -> Vec<AbRow> {
+            tasks
+                .iter()
+                .filter_map(|&(a, m)| {
+                    let tol = tolerances.get(m)?;
+                    Some(judge(
+                        a,
+                        m,
+                        series
+                            .get(&(a, m))
+                            .cloned()
+                            .as_ref()
+                            .unwrap_or(&Series::default()),
+                        tol,
+                    ))
+                })
+                .collect()
+        };
     for &(a, m) in &tasks {
         if tolerances.get(m).is_none() {
-            notes.push(format!("{a} {m}: no tolerance in {}; measured but not judged", tolerances.path.display()));
+            notes.push(format!(
+                "{a} {m}: no tolerance in {}; measured but not judged",
+                tolerances.path.display()
+            ));
         }
     }
     let mut series: std::collections::BTreeMap<(Allocator, Metric), Series> =
@@ -719,7 +762,14 @@ pub fn run(
 /// The report's table: one row per profile and metric.
 pub fn table(report: &AbReport) -> crate::report::Table {
     let header = [
-        "Profile", "Metric", "Base", "Head", "Ratio", "95% CI", "Tolerance", "Verdict",
+        "Profile",
+        "Metric",
+        "Base",
+        "Head",
+        "Ratio",
+        "95% CI",
+        "Tolerance",
+        "Verdict",
     ];
     let rows: Vec<Vec<String>> = report
         .rows
@@ -771,7 +821,16 @@ pub fn chart(report: &AbReport) -> crate::report::chart::Chart {
         report
             .rows
             .iter()
-            .map(|r| crate::report::chart::RatioBar::new(r.allocator, r.metric, r.ratio, r.ratio_ci, &r.tolerance, &r.verdict))
+            .map(|r| {
+                crate::report::chart::RatioBar::new(
+                    r.allocator,
+                    r.metric,
+                    r.ratio,
+                    r.ratio_ci,
+                    &r.tolerance,
+                    &r.verdict,
+                )
+            })
             .collect(),
     )
 }
@@ -828,7 +887,12 @@ pub fn html(report: &AbReport) -> String {
     crate::report::html::page(
         &format!("siteboss ab: {}", report.component),
         &[
-            format!("base {}, head {}; {}.", report.base, report.head, how(report)),
+            format!(
+                "base {}, head {}; {}.",
+                report.base,
+                report.head,
+                how(report)
+            ),
             report.summary(),
         ],
         &[section],
@@ -866,7 +930,12 @@ mod tests {
                 (1000.0 * speed, 1050.0 * speed)
             })
             .collect();
-        let row = judge(Allocator::Pooling, Metric::Lifecycle, &series(&pairs), &tol(Metric::Lifecycle, 0.03));
+        let row = judge(
+            Allocator::Pooling,
+            Metric::Lifecycle,
+            &series(&pairs),
+            &tol(Metric::Lifecycle, 0.03),
+        );
         assert!((row.ratio - 1.05).abs() < 1e-9, "{}", row.ratio);
         assert_eq!(row.verdict, Verdict::Regression);
         assert!(!undecided(&row));
@@ -878,20 +947,35 @@ mod tests {
     #[test]
     fn throughput_regresses_downward_and_an_even_split_is_undecided() {
         let pairs: Vec<(f64, f64)> = (0..30).map(|_| (200_000.0, 180_000.0)).collect();
-        let row = judge(Allocator::Pooling, Metric::Throughput, &series(&pairs), &tol(Metric::Throughput, 0.05));
+        let row = judge(
+            Allocator::Pooling,
+            Metric::Throughput,
+            &series(&pairs),
+            &tol(Metric::Throughput, 0.05),
+        );
         assert_eq!(row.verdict, Verdict::Regression);
         // Ratios 0.9 and 1.1 in equal numbers: the interval spans the limit.
         let pairs: Vec<(f64, f64)> = (0..30)
             .map(|i| (100.0, if i % 2 == 0 { 90.0 } else { 110.0 }))
             .collect();
-        let row = judge(Allocator::Pooling, Metric::Throughput, &series(&pairs), &tol(Metric::Throughput, 0.05));
+        let row = judge(
+            Allocator::Pooling,
+            Metric::Throughput,
+            &series(&pairs),
+            &tol(Metric::Throughput, 0.05),
+        );
         assert_eq!(row.verdict, Verdict::Pass);
         assert!(undecided(&row));
     }
 
     #[test]
     fn too_few_pairs_or_a_bad_ratio_cannot_be_judged() {
-        let row = judge(Allocator::Pooling, Metric::WarmStart, &series(&[(1.0, 1.0), (1.0, 1.0)]), &tol(Metric::WarmStart, 0.03));
+        let row = judge(
+            Allocator::Pooling,
+            Metric::WarmStart,
+            &series(&[(1.0, 1.0), (1.0, 1.0)]),
+            &tol(Metric::WarmStart, 0.03),
+        );
         assert!(matches!(row.verdict, Verdict::Invalid { .. }));
         let row = judge(
             Allocator::Pooling,

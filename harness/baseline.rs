@@ -125,9 +125,13 @@ pub const COUNTS_PREFIX: &str = "counts-";
 
 impl Baseline {
     /// The recorded value of `metric` for `component` and `allocator`.
-    pub fn value(&self, component: &str, allocator: Allocator, metric: Metric) -> Option<&Recorded> {
-        self.values
-            .get(&(component.to_owned(), allocator, metric))
+    pub fn value(
+        &self,
+        component: &str,
+        allocator: Allocator,
+        metric: Metric,
+    ) -> Option<&Recorded> {
+        self.values.get(&(component.to_owned(), allocator, metric))
     }
 
     /// Reads the baseline of `kind` filed under `key` in `dir`.
@@ -203,8 +207,9 @@ impl Baseline {
                     .map_err(|e| corrupt(format!("the JSON body: {e}")))?;
                 upgrade_v1(v1)
             }
-            Some(2) => serde_json::from_value(raw)
-                .map_err(|e| corrupt(format!("the JSON body: {e}")))?,
+            Some(2) => {
+                serde_json::from_value(raw).map_err(|e| corrupt(format!("the JSON body: {e}")))?
+            }
             other => {
                 return Err(corrupt(format!(
                     "schema_version {} is not a version this build reads (1 or {BASELINE_VERSION})",
@@ -252,7 +257,7 @@ impl Baseline {
         })
     }
 
-/// The fingerprint fields that differ between the recording machine and
+    /// The fingerprint fields that differ between the recording machine and
     /// `current`, as `field: recorded → now` lines.
     pub fn fingerprint_mismatches(&self, current: &Fingerprint) -> Vec<String> {
         let now = fingerprint_fields(current);
@@ -461,7 +466,10 @@ mod tests {
                 .map(|r| r.median),
             Some(0.0)
         );
-        assert!(b.value("other", Allocator::Pooling, Metric::InstructionsLifecycle).is_none());
+        assert!(
+            b.value("other", Allocator::Pooling, Metric::InstructionsLifecycle)
+                .is_none()
+        );
         assert_eq!(b.body.kind, Kind::Counted);
     }
 
@@ -480,7 +488,10 @@ mod tests {
                 .rounds
                 .is_empty()
         );
-        assert_eq!(b.value("hello", Allocator::OnDemand, Metric::WarmStart), None);
+        assert_eq!(
+            b.value("hello", Allocator::OnDemand, Metric::WarmStart),
+            None
+        );
         assert_eq!(b.fingerprint.get("cores").map(String::as_str), Some("2"));
         assert_eq!(
             b.fingerprint.get("cpu_model").map(String::as_str),
@@ -506,7 +517,10 @@ mod tests {
                 "unknown metric `instructions-lifecycles`",
             ),
             (&GOOD.replace("pooling", "mmap"), "unknown allocator `mmap`"),
-            (&GOOD.replace("48200.0", "-1.0"), "not a non-negative number"),
+            (
+                &GOOD.replace("48200.0", "-1.0"),
+                "not a non-negative number",
+            ),
             (&V1.replace("3770.0", "0.0"), "not a positive number"),
             (
                 &GOOD.replace("\"rounds\": 5,", "\"rounds\": 5, \"extra\": 1,"),
@@ -516,7 +530,10 @@ mod tests {
                 &V1.replace("\"rounds\": 9,", "\"rounds\": 9, \"extra\": 1,"),
                 "unknown field `extra`",
             ),
-            (&GOOD.replace("\"counted\"", "\"guessed\""), "unknown variant `guessed`"),
+            (
+                &GOOD.replace("\"counted\"", "\"guessed\""),
+                "unknown variant `guessed`",
+            ),
         ];
         for (text, expected) in cases {
             let err = parse(text).unwrap_err();
@@ -546,8 +563,14 @@ mod tests {
         let err = Baseline::load(dir.path(), Kind::Counted, "aarch64-linux")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("no counted baseline for `aarch64-linux`"), "{err}");
-        assert!(err.contains("(baselines exist for: x86_64-linux-x86-64-v3)"), "{err}");
+        assert!(
+            err.contains("no counted baseline for `aarch64-linux`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("(baselines exist for: x86_64-linux-x86-64-v3)"),
+            "{err}"
+        );
         assert!(Baseline::load(dir.path(), Kind::Counted, "x86_64-linux-x86-64-v3").is_ok());
     }
 
@@ -558,23 +581,43 @@ mod tests {
         let err = Baseline::load(dir.path(), Kind::Counted, "r1")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("holds timed figures where counted ones belong"), "{err}");
+        assert!(
+            err.contains("holds timed figures where counted ones belong"),
+            "{err}"
+        );
     }
 
     #[test]
     fn keys_that_cannot_name_a_file_are_refused() {
-        for bad in ["", "../etc/passwd", "a/b", ".hidden", "with space", "counts-x"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a/b",
+            ".hidden",
+            "with space",
+            "counts-x",
+        ] {
             assert!(
                 path_for(Path::new("baselines"), Kind::Timed, bad).is_err(),
                 "{bad:?}"
             );
         }
         assert_eq!(
-            path_for(Path::new("baselines"), Kind::Timed, "x86_64-linux-amd-epyc-2c-24g").unwrap(),
+            path_for(
+                Path::new("baselines"),
+                Kind::Timed,
+                "x86_64-linux-amd-epyc-2c-24g"
+            )
+            .unwrap(),
             Path::new("baselines/x86_64-linux-amd-epyc-2c-24g.snap")
         );
         assert_eq!(
-            path_for(Path::new("baselines"), Kind::Counted, "x86_64-linux-x86-64-v3").unwrap(),
+            path_for(
+                Path::new("baselines"),
+                Kind::Counted,
+                "x86_64-linux-x86-64-v3"
+            )
+            .unwrap(),
             Path::new("baselines/counts-x86_64-linux-x86-64-v3.snap")
         );
     }

@@ -184,10 +184,7 @@ pub fn run(
                 .map(|m| m.len())
                 .unwrap_or(0),
             workload: Some(workload_name(first.footprint)),
-            request: first
-                .footprint
-                .http
-                .then(|| o.runtime.request.describe()),
+            request: first.footprint.http.then(|| o.runtime.request.describe()),
             response: response_of(first),
         },
         settings: Settings {
@@ -229,7 +226,12 @@ pub fn run(
         let a = subject.options.allocator;
         let profile_started = std::time::Instant::now();
         let scale = if profile_seconds.is_empty() {
-            first_profile_scale(o, subject, subjects.len(), prepare_started.elapsed().as_secs_f64())
+            first_profile_scale(
+                o,
+                subject,
+                subjects.len(),
+                prepare_started.elapsed().as_secs_f64(),
+            )
         } else {
             measure::budget_scale(
                 o.plan.budget.run_seconds,
@@ -342,7 +344,12 @@ pub fn run(
 /// phase cannot be shortened and count as fixed. A fast component predicts
 /// far under its budgets and is not scaled; a slow one is, from the start,
 /// instead of leaving the profiles after it only their minimums.
-fn first_profile_scale(o: &BenchmarkOptions, subject: &Subject, profiles: usize, elapsed: f64) -> f64 {
+fn first_profile_scale(
+    o: &BenchmarkOptions,
+    subject: &Subject,
+    profiles: usize,
+    elapsed: f64,
+) -> f64 {
     let p = &o.plan;
     let b = &p.budget;
     let Some(target) = b.run_seconds else {
@@ -455,13 +462,27 @@ fn budget_cuts(phase: Phase, p: &Plan, cfg: &ConfigurationResult) -> Vec<Budgete
         Phase::ColdStart => cfg
             .cold_start
             .as_ref()
-            .and_then(|c| cut("fresh processes", c.in_process.n, p.cold_processes, b.cold_seconds))
+            .and_then(|c| {
+                cut(
+                    "fresh processes",
+                    c.in_process.n,
+                    p.cold_processes,
+                    b.cold_seconds,
+                )
+            })
             .into_iter()
             .collect(),
         Phase::ColdStartPrecompiled => cfg
             .cold_start_precompiled
             .as_ref()
-            .and_then(|c| cut("fresh processes", c.in_process.n, p.cold_processes, b.cold_seconds))
+            .and_then(|c| {
+                cut(
+                    "fresh processes",
+                    c.in_process.n,
+                    p.cold_processes,
+                    b.cold_seconds,
+                )
+            })
             .into_iter()
             .collect(),
         Phase::WarmStart => cfg
@@ -481,7 +502,10 @@ fn budget_cuts(phase: Phase, p: &Plan, cfg: &ConfigurationResult) -> Vec<Budgete
             .iter()
             .filter_map(|t| {
                 cut(
-                    &format!("rounds of {} s with {} threads", p.throughput_seconds, t.threads),
+                    &format!(
+                        "rounds of {} s with {} threads",
+                        p.throughput_seconds, t.threads
+                    ),
                     t.instantiations.rounds.len(),
                     p.rounds,
                     b.throughput_seconds,
@@ -494,10 +518,20 @@ fn budget_cuts(phase: Phase, p: &Plan, cfg: &ConfigurationResult) -> Vec<Budgete
             .map(|m| {
                 let most = m.points.iter().map(|pt| pt.instances).max().unwrap_or(0);
                 let planned = p.memory_points.iter().copied().max().unwrap_or(0);
-                cut("child processes", m.per_instance.rounds.len(), p.memory_rounds, b.memory_seconds)
-                    .into_iter()
-                    .chain(cut("live instances at the largest point", most, planned, b.memory_seconds))
-                    .collect()
+                cut(
+                    "child processes",
+                    m.per_instance.rounds.len(),
+                    p.memory_rounds,
+                    b.memory_seconds,
+                )
+                .into_iter()
+                .chain(cut(
+                    "live instances at the largest point",
+                    most,
+                    planned,
+                    b.memory_seconds,
+                ))
+                .collect()
             })
             .unwrap_or_default(),
         Phase::Concurrency | Phase::Counts => Vec::new(),

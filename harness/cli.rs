@@ -264,7 +264,9 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("`{s}` is not a header; write it as `Name: value`"))?;
     let k = k.trim();
     if k.is_empty() {
-        return Err(format!("`{s}` has no header name; write it as `Name: value`"));
+        return Err(format!(
+            "`{s}` has no header name; write it as `Name: value`"
+        ));
     }
     Ok((k.to_owned(), v.trim().to_owned()))
 }

@@ -239,7 +239,10 @@ fn parse_file(path: &Path) -> Result<Vec<BenchmarkResult>, CompareError> {
         }
         one => vec![one],
     };
-    items.into_iter().map(|raw| parse_result(path, raw)).collect()
+    items
+        .into_iter()
+        .map(|raw| parse_result(path, raw))
+        .collect()
 }
 
 fn parse_result(path: &Path, raw: serde_json::Value) -> Result<BenchmarkResult, CompareError> {
@@ -307,17 +310,18 @@ fn check_same(
         }
         a
     };
-    let what = if comparable(&r.settings, &first.settings) != comparable(&first.settings, &r.settings) {
-        Some("sample counts or limits, such as --quick".to_owned())
-    } else if allocators(r) != allocators(first) {
-        Some(format!(
-            "allocators {:?} vs {:?}",
-            allocators(r),
-            allocators(first)
-        ))
-    } else {
-        None
-    };
+    let what =
+        if comparable(&r.settings, &first.settings) != comparable(&first.settings, &r.settings) {
+            Some("sample counts or limits, such as --quick".to_owned())
+        } else if allocators(r) != allocators(first) {
+            Some(format!(
+                "allocators {:?} vs {:?}",
+                allocators(r),
+                allocators(first)
+            ))
+        } else {
+            None
+        };
     match what {
         Some(what) => Err(CompareError::DifferentSettings {
             path: path.to_path_buf(),
@@ -467,23 +471,22 @@ fn row(
     } else {
         base_m > 0.0
     };
-    let verdict =
-        if !(base_m.is_finite() && positive && units_ci.0.is_finite() && units_ci.1.is_finite())
-            || !(zero_base
-                || (ratio.is_finite() && ratio_ci.0.is_finite() && ratio_ci.1.is_finite()))
-        {
-            Verdict::Invalid {
-                reason: "a value is missing or not a number".into(),
-            }
-        } else if n < MIN_ROUNDS {
-            Verdict::Invalid {
-                reason: format!(
-                    "{n} round(s) or pair(s); at least {MIN_ROUNDS} are needed to judge"
-                ),
-            }
-        } else {
-            decide(base_m, units_ci, &tolerance)
-        };
+    let verdict = if !(base_m.is_finite()
+        && positive
+        && units_ci.0.is_finite()
+        && units_ci.1.is_finite())
+        || !(zero_base || (ratio.is_finite() && ratio_ci.0.is_finite() && ratio_ci.1.is_finite()))
+    {
+        Verdict::Invalid {
+            reason: "a value is missing or not a number".into(),
+        }
+    } else if n < MIN_ROUNDS {
+        Verdict::Invalid {
+            reason: format!("{n} round(s) or pair(s); at least {MIN_ROUNDS} are needed to judge"),
+        }
+    } else {
+        decide(base_m, units_ci, &tolerance)
+    };
     Row {
         allocator,
         metric,
@@ -559,11 +562,23 @@ pub fn table(report: &Report) -> crate::report::Table {
 /// The ratio chart: each metric's head/base ratio and interval against its tolerance band.
 pub fn chart(report: &Report) -> crate::report::chart::Chart {
     crate::report::chart::ratios(
-        &format!("siteboss compare: head / base per metric ({})", report.component),
+        &format!(
+            "siteboss compare: head / base per metric ({})",
+            report.component
+        ),
         report
             .rows
             .iter()
-            .map(|r| crate::report::chart::RatioBar::new(r.allocator, r.metric, r.ratio, r.ratio_ci, &r.tolerance, &r.verdict))
+            .map(|r| {
+                crate::report::chart::RatioBar::new(
+                    r.allocator,
+                    r.metric,
+                    r.ratio,
+                    r.ratio_ci,
+                    &r.tolerance,
+                    &r.verdict,
+                )
+            })
             .collect(),
     )
 }

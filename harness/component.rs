@@ -29,7 +29,9 @@ pub const EMBEDDED_HTTP_NAME: &str = "embedded http-hello";
 pub const EMBEDDED_HTTP_GATE_NAME: &str = "http-hello";
 
 /// The embedded components, by the name `--embedded` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Embedded {
     /// The hello-world command: `wasi:cli/run` prints `Hello, world!`.
@@ -188,10 +190,15 @@ impl ComponentSource {
     /// # Errors
     ///
     /// As [`ComponentSource::from_path`].
-    pub fn resolve(path: Option<&Path>, embedded: Option<Embedded>) -> Result<Self, ComponentError> {
+    pub fn resolve(
+        path: Option<&Path>,
+        embedded: Option<Embedded>,
+    ) -> Result<Self, ComponentError> {
         match path {
             Some(p) => ComponentSource::from_path(p),
-            None => Ok(ComponentSource::embedded_as(embedded.unwrap_or(Embedded::Cli))),
+            None => Ok(ComponentSource::embedded_as(
+                embedded.unwrap_or(Embedded::Cli),
+            )),
         }
     }
 
@@ -301,7 +308,6 @@ fn classify(path: &Path, bytes: &[u8]) -> Result<(), ComponentError> {
         _ => Err(ComponentError::UnknownVersion { path, version }),
     }
 }
-
 
 /// Core instances one instance of the component creates, counted in its
 /// binary (every `core instance` declaration, at every nesting level). The

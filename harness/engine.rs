@@ -339,19 +339,23 @@ impl Runtime {
         options: &RuntimeOptions,
         footprint: Footprint,
     ) -> anyhow::Result<Self> {
-        // WASI, and wasi:http for a component that imports it, synchronously:
-        // an HTTP handler's `handle` is called like a command's `run` (see
-        // `crate::http`), and a command that uses HTTP types instantiates too
-        // (its outgoing requests are refused). A component without wasi:http
-        // imports does not pay for linking its ~100 functions (that was 40%
-        // more instructions in deserialize + link for the CLI hello).
+        // The WASI interfaces the component imports, and wasi:http if it
+        // imports any of it, synchronously: an HTTP handler's `handle` is
+        // called like a command's `run` (see `crate::http`), and a command
+        // that uses HTTP types instantiates too (its outgoing requests are
+        // refused). Linking only what is imported is what a fresh process
+        // pays least for (see `crate::host::add_imported_wasi`).
         let http_export = find_http_handler(&component);
         let mut linker = Linker::<Host>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        if imports_http(&engine, &component) {
+        let ty = component.component_type();
+        let imports: std::collections::HashSet<&str> = ty
+            .imports(&engine)
+            .map(|(name, _)| name.split_once('@').map_or(name, |(n, _)| n))
+            .collect();
+        crate::host::add_imported_wasi(&mut linker, &|name| imports.contains(name))?;
+        if imports.iter().any(|name| name.starts_with("wasi:http/")) {
             wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
         }
-        crate::host::bound_clock_waits(&mut linker)?;
         if options.stub_missing_imports {
             linker.define_unknown_imports_as_traps(&component)?;
         }
@@ -359,13 +363,14 @@ impl Runtime {
             InstanceError::Link(format!("{}: {}", source.label(), link_message(&e)))
         })?;
         let entry = if http_export.is_some() {
-            let indices = wasmtime_wasi_http::p2::bindings::sync::ProxyIndices::new(&pre).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: exports wasi:http/incoming-handler with an unexpected type: {}",
-                    source.label(),
-                    one_line(&e)
-                )
-            })?;
+            let indices =
+                wasmtime_wasi_http::p2::bindings::sync::ProxyIndices::new(&pre).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: exports wasi:http/incoming-handler with an unexpected type: {}",
+                        source.label(),
+                        one_line(&e)
+                    )
+                })?;
             Entry::Http(Box::new(indices))
         } else {
             find_run(&component).map_or(Entry::None, Entry::Cli)
@@ -563,14 +568,6 @@ impl Runtime {
     pub fn describe(&self) -> Vec<String> {
         describe(&self.options, &self.footprint)
     }
-}
-
-/// Whether the component imports any `wasi:http` interface.
-fn imports_http(engine: &Engine, component: &Component) -> bool {
-    component
-        .component_type()
-        .imports(engine)
-        .any(|(name, _)| name.starts_with("wasi:http/"))
 }
 
 /// How a runtime gets its compiled component.

@@ -216,7 +216,10 @@ impl Gate {
     /// # Errors
     ///
     /// Fails when a temporary directory cannot be created.
-    pub fn new(settings: GateSettings, components: Vec<GateComponent>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        settings: GateSettings,
+        components: Vec<GateComponent>,
+    ) -> anyhow::Result<Arc<Self>> {
         let dir = tempfile::Builder::new()
             .prefix("siteboss-gate-")
             .tempdir()?;
@@ -341,7 +344,7 @@ impl Gate {
                     _ => m.page_faults_per_instance.as_ref(),
                 }
                 .map(|s| s.rounds.clone())
-                    .ok_or_else(|| anyhow::anyhow!("the memory phase has no {metric}"))
+                .ok_or_else(|| anyhow::anyhow!("the memory phase has no {metric}"))
             }
             Metric::ColdStart | Metric::ColdStartPrecompiled => {
                 let subject = self.subject(component, allocator)?;
@@ -542,7 +545,12 @@ impl Gate {
     }
 
     /// One trial: load the tolerance and baseline, measure, judge.
-    fn check(&self, component: &str, allocator: Allocator, metric: Metric) -> Result<Judged, String> {
+    fn check(
+        &self,
+        component: &str,
+        allocator: Allocator,
+        metric: Metric,
+    ) -> Result<Judged, String> {
         let s = &self.settings;
         let name = trial_name(component, allocator, metric);
         let tolerances = Tolerances::load(&s.tolerances).map_err(|e| e.to_string())?;
@@ -566,7 +574,10 @@ impl Gate {
         {
             return Ok(Judged::Ignored(format!("not applicable: {why}")));
         }
-        if !self.applies(component, metric).map_err(|e| format!("{e:#}"))? {
+        if !self
+            .applies(component, metric)
+            .map_err(|e| format!("{e:#}"))?
+        {
             return Ok(Judged::Ignored(format!(
                 "not applicable: {component} exports neither wasi:cli/run nor wasi:http/incoming-handler (or its run failed when probed), so it has no {metric}"
             )));
@@ -633,9 +644,7 @@ impl Gate {
             Kind::Counted => baseline
                 .fingerprint_mismatches(&self.settings.fingerprint)
                 .into_iter()
-                .filter(|d| {
-                    d.starts_with("wasmtime_version") || d.starts_with("rustc_version")
-                })
+                .filter(|d| d.starts_with("wasmtime_version") || d.starts_with("rustc_version"))
                 .collect(),
         };
         if !diffs.is_empty() {
@@ -821,7 +830,11 @@ pub fn failure_block(s: &GateSettings, name: &str, baseline_path: &Path, c: &Com
     format!(
         "{verdict}: {name}\n  {keyname:<10} {key}\n  metric:    {metric} ({direction}, {kind})\n  baseline:  {base} ({path}){brounds}\n  measured:  {median}, median of {rounds} rounds, 95% CI {lo} – {hi}\n  ratio:     {ratio} (95% CI {rci})\n  {tol} (from {tols})\n  If the change is intended, re-record the baseline:\n    {RECORD_COMMAND}",
         verdict = verdict_text(&c.verdict),
-        keyname = if kind == Kind::Timed { "runner:" } else { "counts key:" },
+        keyname = if kind == Kind::Timed {
+            "runner:"
+        } else {
+            "counts key:"
+        },
         key = s.key(kind),
         metric = c.metric,
         kind = kind_name(kind),
@@ -866,7 +879,11 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines/tolerances.toml");
         let t = Tolerances::load(&path).unwrap();
         for m in gate_metrics() {
-            assert!(t.get(m).is_some(), "{m} has no tolerance in {}", path.display());
+            assert!(
+                t.get(m).is_some(),
+                "{m} has no tolerance in {}",
+                path.display()
+            );
         }
     }
 }

@@ -100,6 +100,135 @@ impl Host {
     }
 }
 
+/// Adds to `linker` the WASI 0.2 interfaces (synchronous, as
+/// `wasmtime_wasi::p2::add_to_linker_sync` defines them) that `imported`
+/// names, by name without version (`wasi:cli/stdout`).
+///
+/// A fresh process pays for every function it links: all of WASI was
+/// about 56% of an in-process cold start's instructions for the CLI hello,
+/// which imports three of these interfaces. An interface a component does
+/// not import cannot be called, so leaving it out changes nothing the
+/// component sees; an import WASI does not have still fails to link, as
+/// before.
+///
+/// # Errors
+///
+/// Fails when an interface cannot be defined.
+pub fn add_imported_wasi(
+    linker: &mut Linker<Host>,
+    imported: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets, sync};
+    use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+    use wasmtime_wasi_io::bindings::wasi::io;
+
+    type Add = fn(&mut Linker<Host>) -> wasmtime::Result<()>;
+    let interfaces: &[(&str, Add)] = &[
+        ("wasi:io/error", |l| {
+            io::error::add_to_linker::<Host, HasTable>(l, |t| t.ctx().table)
+        }),
+        ("wasi:io/poll", |l| {
+            sync::io::poll::add_to_linker::<Host, HasTable>(l, |t| t.ctx().table)
+        }),
+        ("wasi:io/streams", |l| {
+            sync::io::streams::add_to_linker::<Host, HasTable>(l, |t| t.ctx().table)
+        }),
+        ("wasi:clocks/wall-clock", |l| {
+            clocks::wall_clock::add_to_linker::<Host, WasiClocks>(l, Host::clocks)
+        }),
+        ("wasi:clocks/monotonic-clock", |l| {
+            clocks::monotonic_clock::add_to_linker::<Host, WasiClocks>(l, Host::clocks)
+        }),
+        ("wasi:filesystem/preopens", |l| {
+            filesystem::preopens::add_to_linker::<Host, WasiFilesystem>(l, Host::filesystem)
+        }),
+        ("wasi:filesystem/types", |l| {
+            sync::filesystem::types::add_to_linker::<Host, WasiFilesystem>(l, Host::filesystem)
+        }),
+        ("wasi:random/random", |l| {
+            random::random::add_to_linker::<Host, WasiRandom>(l, |t| t.ctx().ctx.random())
+        }),
+        ("wasi:random/insecure", |l| {
+            random::insecure::add_to_linker::<Host, WasiRandom>(l, |t| t.ctx().ctx.random())
+        }),
+        ("wasi:random/insecure-seed", |l| {
+            random::insecure_seed::add_to_linker::<Host, WasiRandom>(l, |t| t.ctx().ctx.random())
+        }),
+        ("wasi:cli/exit", |l| {
+            cli::exit::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/environment", |l| {
+            cli::environment::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/stdin", |l| {
+            cli::stdin::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/stdout", |l| {
+            cli::stdout::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/stderr", |l| {
+            cli::stderr::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/terminal-input", |l| {
+            cli::terminal_input::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/terminal-output", |l| {
+            cli::terminal_output::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/terminal-stdin", |l| {
+            cli::terminal_stdin::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/terminal-stdout", |l| {
+            cli::terminal_stdout::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:cli/terminal-stderr", |l| {
+            cli::terminal_stderr::add_to_linker::<Host, WasiCli>(l, Host::cli)
+        }),
+        ("wasi:sockets/tcp-create-socket", |l| {
+            sockets::tcp_create_socket::add_to_linker::<Host, WasiSockets>(l, Host::sockets)
+        }),
+        ("wasi:sockets/instance-network", |l| {
+            sockets::instance_network::add_to_linker::<Host, WasiSockets>(l, Host::sockets)
+        }),
+        ("wasi:sockets/network", |l| {
+            let options = sockets::network::LinkOptions::default();
+            sockets::network::add_to_linker::<Host, WasiSockets>(l, &options, Host::sockets)
+        }),
+        ("wasi:sockets/ip-name-lookup", |l| {
+            sockets::ip_name_lookup::add_to_linker::<Host, WasiSockets>(l, Host::sockets)
+        }),
+        ("wasi:sockets/tcp", |l| {
+            sync::sockets::tcp::add_to_linker::<Host, WasiSockets>(l, Host::sockets)
+        }),
+        ("wasi:sockets/udp", |l| {
+            sync::sockets::udp::add_to_linker::<Host, WasiSockets>(l, Host::sockets)
+        }),
+        ("wasi:sockets/udp-create-socket", |l| {
+            sync::sockets::udp_create_socket::add_to_linker::<Host, WasiSockets>(l, Host::sockets)
+        }),
+    ];
+    for (name, add) in interfaces {
+        if imported(name) {
+            add(linker)?;
+        }
+    }
+    if imported("wasi:clocks/monotonic-clock") {
+        bound_clock_waits(linker)?;
+    }
+    Ok(())
+}
+
+/// The resource table, for the `wasi:io` interfaces.
+struct HasTable;
+
+impl wasmtime::component::HasData for HasTable {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
 /// Replaces `wasi:clocks/monotonic-clock`'s `subscribe-duration` and
 /// `subscribe-instant` in `linker` (which has WASI) with versions whose wait
 /// is cut short at the sandbox's `max_wait`.

@@ -57,10 +57,7 @@ impl RequestSpec {
     pub fn describe(&self) -> String {
         let mut s = format!("{} {}", self.method, self.path);
         if !self.headers.is_empty() {
-            s.push_str(&format!(
-                " with {} header(s)",
-                self.headers.len()
-            ));
+            s.push_str(&format!(" with {} header(s)", self.headers.len()));
         }
         if !self.body.is_empty() {
             s.push_str(&format!(" and a {}-byte body", self.body.len()));
@@ -83,7 +80,10 @@ impl RequestSpec {
         let method = http::Method::from_bytes(self.method.as_bytes())
             .map_err(|_| format!("`{}` is not an HTTP method", self.method))?;
         if !self.path.starts_with('/') {
-            return Err(format!("the request path `{}` must start with /", self.path));
+            return Err(format!(
+                "the request path `{}` must start with /",
+                self.path
+            ));
         }
         let uri: http::Uri = format!("http://localhost{}", self.path)
             .parse()
@@ -134,7 +134,9 @@ pub enum ServeError {
     #[error("the response body was not finished when the handler returned")]
     BodyUnfinished,
     /// A status other than 2xx.
-    #[error("the handler answered {status} ({reason}), not 2xx; a failed request is not counted as a fast success")]
+    #[error(
+        "the handler answered {status} ({reason}), not 2xx; a failed request is not counted as a fast success"
+    )]
     Status {
         /// The status code.
         status: u16,
@@ -323,7 +325,11 @@ fn rescue_loop(r: &'static Rescuer) {
             *lock(&slot.state) = State::Done(outcome);
             slot.read.notify_all();
         }
-        quiet_scans = if unread.is_empty() { quiet_scans + 1 } else { 0 };
+        quiet_scans = if unread.is_empty() {
+            quiet_scans + 1
+        } else {
+            0
+        };
         seen = unread;
         // Idle for a second: park until the next response is set.
         if quiet_scans >= 100 {
@@ -540,7 +546,10 @@ mod tests {
         };
         assert!(bad(|r| r.method = "GE T".into()).contains("not an HTTP method"));
         assert!(bad(|r| r.path = "index.html".into()).contains("must start with /"));
-        assert!(bad(|r| r.headers.push(("bad header".into(), "x".into()))).contains("not a valid header name"));
+        assert!(
+            bad(|r| r.headers.push(("bad header".into(), "x".into())))
+                .contains("not a valid header name")
+        );
         assert_eq!(
             RequestSpec {
                 method: "POST".into(),

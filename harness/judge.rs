@@ -156,14 +156,10 @@ pub fn decide(baseline: f64, ci: (f64, f64), tolerance: &Tolerance) -> Verdict {
         // The favourable end decides a regression: the low end for a cost,
         // the high end for a rate.
         Direction::LowerIsBetter if above(lo, 1.0 + t) && beyond_floor(lo) => Verdict::Regression,
-        Direction::HigherIsBetter if below(hi, 1.0 - t) && beyond_floor(hi) => {
-            Verdict::Regression
-        }
+        Direction::HigherIsBetter if below(hi, 1.0 - t) && beyond_floor(hi) => Verdict::Regression,
         // The unfavourable end decides an improvement.
         Direction::LowerIsBetter if below(hi, 1.0 - t) && beyond_floor(hi) => Verdict::Improvement,
-        Direction::HigherIsBetter if above(lo, 1.0 + t) && beyond_floor(lo) => {
-            Verdict::Improvement
-        }
+        Direction::HigherIsBetter if above(lo, 1.0 + t) && beyond_floor(lo) => Verdict::Improvement,
         _ => Verdict::Pass,
     }
 }
@@ -263,7 +259,11 @@ mod tests {
             &tol(Metric::WarmStart, 0.25),
         );
         assert!(matches!(c.verdict, Verdict::Invalid { ref reason } if reason.contains("NaN")));
-        let c = compare(100.0, &[100.0, f64::INFINITY, 100.0], &tol(Metric::WarmStart, 0.25));
+        let c = compare(
+            100.0,
+            &[100.0, f64::INFINITY, 100.0],
+            &tol(Metric::WarmStart, 0.25),
+        );
         assert!(matches!(c.verdict, Verdict::Invalid { .. }));
         assert!(c.fails());
         for b in [f64::NAN, 0.0, -5.0, f64::INFINITY] {
@@ -318,7 +318,9 @@ mod tests {
         assert_eq!(compare(0.0, &[0.0; 5], &t).verdict, Verdict::Pass);
         // A timed metric cannot have a zero baseline.
         let c = compare(0.0, &[1.0; 5], &tol(Metric::WarmStart, 0.1));
-        assert!(matches!(c.verdict, Verdict::Invalid { ref reason } if reason.contains("positive")));
+        assert!(
+            matches!(c.verdict, Verdict::Invalid { ref reason } if reason.contains("positive"))
+        );
     }
 
     #[test]
@@ -327,7 +329,10 @@ mod tests {
         let measured = [125.0, 124.0, 126.0, 125.5, 124.5, 125.2, 124.8];
         // Against a tight baseline at 100, 1.25x is a regression.
         let tight = [100.0, 100.2, 99.8, 100.1, 99.9, 100.0, 100.0];
-        assert_eq!(compare_samples(&tight, &measured, &t).verdict, Verdict::Regression);
+        assert_eq!(
+            compare_samples(&tight, &measured, &t).verdict,
+            Verdict::Regression
+        );
         // Against a baseline with the same median whose rounds reach 125
         // (recorded in a fast minute and a slow one), it is not proven.
         let loose = [100.0, 80.0, 125.0, 100.0, 126.0, 79.0, 100.0];
@@ -338,7 +343,9 @@ mod tests {
         assert_eq!(c.baseline_rounds, 7);
         // Too few baseline rounds cannot be judged.
         let c = compare_samples(&[100.0, 101.0], &measured, &t);
-        assert!(matches!(c.verdict, Verdict::Invalid { ref reason } if reason.contains("baseline round")));
+        assert!(
+            matches!(c.verdict, Verdict::Invalid { ref reason } if reason.contains("baseline round"))
+        );
     }
 
     #[test]

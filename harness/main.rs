@@ -4,8 +4,8 @@
 
 use clap::Parser;
 use siteboss::benchmark::{self, BenchmarkOptions};
-use siteboss::engine::RuntimeOptions;
 use siteboss::cli::{AbArgs, BenchmarkArgs, Cli, Command, CompareArgs};
+use siteboss::engine::RuntimeOptions;
 use siteboss::model::{BenchmarkResult, Status};
 use siteboss::progress::Progress;
 use siteboss::report::{Exporter, Html, Json, Markdown, Terminal};
@@ -117,9 +117,18 @@ fn run_benchmark(args: &BenchmarkArgs) -> anyhow::Result<ExitCode> {
             // Files are rewritten after each phase so a crash loses nothing.
             let all: Vec<&BenchmarkResult> = done.iter().chain([r]).collect();
             for (path, text) in [
-                (json_file.as_ref(), json_file.as_ref().map(|_| json_of(&all))),
-                (md_file.as_ref(), md_file.as_ref().map(|_| markdown_of(&all))),
-                (args.html.as_ref(), args.html.as_ref().map(|_| html_of(&all))),
+                (
+                    json_file.as_ref(),
+                    json_file.as_ref().map(|_| json_of(&all)),
+                ),
+                (
+                    md_file.as_ref(),
+                    md_file.as_ref().map(|_| markdown_of(&all)),
+                ),
+                (
+                    args.html.as_ref(),
+                    args.html.as_ref().map(|_| html_of(&all)),
+                ),
             ] {
                 if let (Some(path), Some(text)) = (path, text)
                     && let Err(e) = write_atomically(path, &text)
@@ -225,8 +234,16 @@ fn join_pages(pages: &[String]) -> String {
         many => {
             let mut out = String::new();
             for (i, page) in many.iter().enumerate() {
-                let start = if i == 0 { 0 } else { page.find("<body>").map_or(0, |b| b + "<body>".len()) };
-                let end = if i + 1 == many.len() { page.len() } else { page.rfind("</body>").unwrap_or(page.len()) };
+                let start = if i == 0 {
+                    0
+                } else {
+                    page.find("<body>").map_or(0, |b| b + "<body>".len())
+                };
+                let end = if i + 1 == many.len() {
+                    page.len()
+                } else {
+                    page.rfind("</body>").unwrap_or(page.len())
+                };
                 if i > 0 {
                     out.push_str("\n<hr>\n");
                 }

@@ -59,7 +59,10 @@ pub struct Override {
 impl Entry {
     /// `tolerances` with this component's overrides applied: what `compare`
     /// and `ab` judge it with, as the gate does.
-    pub fn tolerances(&self, tolerances: &crate::tolerance::Tolerances) -> crate::tolerance::Tolerances {
+    pub fn tolerances(
+        &self,
+        tolerances: &crate::tolerance::Tolerances,
+    ) -> crate::tolerance::Tolerances {
         tolerances.with(|metric, t| match self.tolerances.get(&metric) {
             Some(o) => o.apply(t),
             None => t,
@@ -291,22 +294,58 @@ instructions-lifecycle = { relative = 0.05 }
             e[0].tolerances[&Metric::InstructionsLifecycle].relative,
             Some(0.05)
         );
-        let line = load_text("[[component]]\nname = \"h\"\nsource = \"embedded:http\"\nrequest = \"DELETE /a\"\n").unwrap();
-        assert_eq!((line[0].request.method.as_str(), line[0].request.path.as_str()), ("DELETE", "/a"));
+        let line = load_text(
+            "[[component]]\nname = \"h\"\nsource = \"embedded:http\"\nrequest = \"DELETE /a\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                line[0].request.method.as_str(),
+                line[0].request.path.as_str()
+            ),
+            ("DELETE", "/a")
+        );
     }
 
     #[test]
     fn mistakes_are_one_line_naming_the_file_and_key() {
         let cases = [
-            ("[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\ncolour = 1\n", "unknown field `colour`"),
-            ("[[component]]\nname = \"a\"\nsource = \"missing.wasm\"\n", "no such file"),
-            ("[[component]]\nname = \"a\"\nsource = \"embedded:rust\"\n", "no such embedded component"),
-            ("[[component]]\nname = \"a b\"\nsource = \"embedded:cli\"\n", "a name is letters"),
-            ("[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\nprofiles = [\"fast\"]\n", "profiles"),
-            ("[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\n[component.tolerances]\nspeed = { relative = 0.1 }\n", "tolerances"),
-            ("[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\n[component.tolerances]\nlifecycle = { relative = -1 }\n", "must be a number >= 0"),
-            ("[[component]]\nname = \"a\"\nsource = \"embedded:http\"\nrequest = \"GET\"\n", "METHOD /path"),
-            ("[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\n[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\n", "listed twice"),
+            (
+                "[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\ncolour = 1\n",
+                "unknown field `colour`",
+            ),
+            (
+                "[[component]]\nname = \"a\"\nsource = \"missing.wasm\"\n",
+                "no such file",
+            ),
+            (
+                "[[component]]\nname = \"a\"\nsource = \"embedded:rust\"\n",
+                "no such embedded component",
+            ),
+            (
+                "[[component]]\nname = \"a b\"\nsource = \"embedded:cli\"\n",
+                "a name is letters",
+            ),
+            (
+                "[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\nprofiles = [\"fast\"]\n",
+                "profiles",
+            ),
+            (
+                "[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\n[component.tolerances]\nspeed = { relative = 0.1 }\n",
+                "tolerances",
+            ),
+            (
+                "[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\n[component.tolerances]\nlifecycle = { relative = -1 }\n",
+                "must be a number >= 0",
+            ),
+            (
+                "[[component]]\nname = \"a\"\nsource = \"embedded:http\"\nrequest = \"GET\"\n",
+                "METHOD /path",
+            ),
+            (
+                "[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\n[[component]]\nname = \"a\"\nsource = \"embedded:cli\"\n",
+                "listed twice",
+            ),
             ("", "lists no [[component]]"),
         ];
         for (text, expected) in cases {
@@ -315,7 +354,12 @@ instructions-lifecycle = { relative = 0.05 }
             assert!(e.contains("components.toml"), "{e:?} names the file");
             assert!(!e.contains('\n'), "{e:?} is one line");
         }
-        let missing = load(Path::new("/nonexistent/components.toml")).unwrap_err().to_string();
-        assert!(missing.contains("/nonexistent/components.toml: cannot be read"), "{missing}");
+        let missing = load(Path::new("/nonexistent/components.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("/nonexistent/components.toml: cannot be read"),
+            "{missing}"
+        );
     }
 }

@@ -167,7 +167,10 @@ impl Tolerances {
             let relative = number("relative")?
                 .ok_or_else(|| bad(format!("{name}.relative"), "is missing".into()))?;
             let paired_relative = number("paired_relative")?;
-            for (key, v) in [("relative", Some(relative)), ("paired_relative", paired_relative)] {
+            for (key, v) in [
+                ("relative", Some(relative)),
+                ("paired_relative", paired_relative),
+            ] {
                 if let Some(v) = v
                     && v >= 1.0
                     && metric.direction() == Direction::HigherIsBetter

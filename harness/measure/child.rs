@@ -242,9 +242,9 @@ pub fn spawn_wrapped(
     let child = cmd.spawn().map_err(|e| {
         anyhow::anyhow!(
             "{}: cannot start a child process: {e}",
-            wrapper
-                .first()
-                .map_or(exe.display().to_string(), |w| w.to_string_lossy().into_owned())
+            wrapper.first().map_or(exe.display().to_string(), |w| w
+                .to_string_lossy()
+                .into_owned())
         )
     })?;
     let exit = wait_child(&child, started, timeout)?;

@@ -132,7 +132,11 @@ pub fn cold_start(
     // Enough processes to judge (`MIN_ROUNDS`) whatever the budget when each
     // is cheap; one when each compiles for a second or more.
     let cheap = precompiled || subject.compile_time < Duration::from_millis(100);
-    let floor = if cheap { super::MIN_ROUNDS.min(plan.cold_processes).max(1) } else { 1 };
+    let floor = if cheap {
+        super::MIN_ROUNDS.min(plan.cold_processes).max(1)
+    } else {
+        1
+    };
     for i in 0..plan.cold_processes {
         if i >= floor && budget.spent() {
             break;

@@ -146,7 +146,8 @@ const LIFECYCLES_PER_OP: f64 = 4.0;
 pub fn plan_seconds(plan: &CountPlan, compile: Duration, lifecycle: Duration) -> f64 {
     let l = lifecycle.as_secs_f64();
     let c = compile.as_secs_f64();
-    let instance_ops = (plan.warmup as f64 + plan.rounds as f64 * plan.ops as f64 * LIFECYCLES_PER_OP) * l;
+    let instance_ops =
+        (plan.warmup as f64 + plan.rounds as f64 * plan.ops as f64 * LIFECYCLES_PER_OP) * l;
     // Engine creation and deserializing are cheap next to compiling; count
     // each engine-level operation as a hundredth of a compile plus a lifecycle.
     let cold_ops = (plan.rounds * plan.cold_ops * 3) as f64 * (c / 100.0 + l);
@@ -197,7 +198,11 @@ pub fn fit_plan(
             warmup: at_least(plan.warmup, LEAST_PLAN.warmup),
             ops: at_least(plan.ops, LEAST_PLAN.ops),
             cold_ops: at_least(plan.cold_ops, LEAST_PLAN.cold_ops),
-            rounds: if f >= 0.1 { plan.rounds } else { LEAST_PLAN.rounds.min(plan.rounds) },
+            rounds: if f >= 0.1 {
+                plan.rounds
+            } else {
+                LEAST_PLAN.rounds.min(plan.rounds)
+            },
         }
     };
     [1.0, 0.5, 0.25, 0.1, 0.05, 0.02, 0.0]
@@ -314,7 +319,11 @@ pub fn count_in_child(
                 if op.needs_run() && !has_run {
                     continue;
                 }
-                let n = if op.is_cold() { plan.cold_ops } else { plan.ops };
+                let n = if op.is_cold() {
+                    plan.cold_ops
+                } else {
+                    plan.ops
+                };
                 let id = record(Some(op), n);
                 match op {
                     Op::WarmStart => block(id, n, || Ok(()), |()| Ok(rt.instantiate()?), drop)?,
@@ -469,11 +478,7 @@ pub fn counts_key_for(cpu_seen: &str) -> String {
     } else {
         format!("-{level}")
     };
-    format!(
-        "{}-{}{level}",
-        std::env::consts::ARCH,
-        std::env::consts::OS
-    )
+    format!("{}-{}{level}", std::env::consts::ARCH, std::env::consts::OS)
 }
 
 /// The key this machine's counts are expected under, before any counting:
@@ -507,8 +512,7 @@ pub struct Valgrind {
 }
 
 /// The way to install Valgrind, for messages.
-pub const INSTALL_VALGRIND: &str =
-    "install it (Debian/Ubuntu: `sudo apt-get install -y valgrind`) or set SITEBOSS_VALGRIND to its path";
+pub const INSTALL_VALGRIND: &str = "install it (Debian/Ubuntu: `sudo apt-get install -y valgrind`) or set SITEBOSS_VALGRIND to its path";
 
 /// Finds Valgrind: `SITEBOSS_VALGRIND`, or `valgrind` on `PATH`.
 ///
@@ -609,7 +613,12 @@ pub fn count(
     ];
     let timeout = Duration::from_secs(900);
     let (reply, _) = child::spawn_wrapped(&wrapper, &COUNT_ENV, exe, &request, dir, timeout)
-        .map_err(|e| anyhow::anyhow!("the counting child under Valgrind failed: {e:#} (log: {})", log.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the counting child under Valgrind failed: {e:#} (log: {})",
+                log.display()
+            )
+        })?;
     let Reply::Count(reply) = reply else {
         anyhow::bail!("a counting child gave the wrong kind of reply");
     };
@@ -759,10 +768,7 @@ pub fn parse_syscalls(log: &str) -> BTreeMap<u32, u64> {
             continue;
         }
         // Skip `(nr) `.
-        let call = call
-            .split_once(')')
-            .map_or(call, |(_, c)| c)
-            .trim_start();
+        let call = call.split_once(')').map_or(call, |(_, c)| c).trim_start();
         if call.starts_with("...") {
             continue;
         }
@@ -840,10 +846,16 @@ mod tests {
         let ms = Duration::from_millis;
         let standard = CountPlan::standard();
         // A hello world: the standard plan fits a generous budget.
-        assert_eq!(fit_plan(standard, ms(60), Duration::from_micros(10), 60.0), Some(standard));
+        assert_eq!(
+            fit_plan(standard, ms(60), Duration::from_micros(10), 60.0),
+            Some(standard)
+        );
         // A 4 ms lifecycle: fewer operations per block.
         let cut = fit_plan(standard, ms(60), ms(4), 60.0).expect("fits scaled down");
-        assert!(cut.ops < standard.ops && cut.ops >= LEAST_PLAN.ops, "{cut:?}");
+        assert!(
+            cut.ops < standard.ops && cut.ops >= LEAST_PLAN.ops,
+            "{cut:?}"
+        );
         assert!(plan_seconds(&cut, ms(60), ms(4)) <= 60.0);
         // Compiling for a second natively cannot fit 15 s under Valgrind.
         assert_eq!(fit_plan(standard, ms(1000), ms(4), 15.0), None);
@@ -889,16 +901,38 @@ SYSCALL[7,1](  8) sys_lseek ( 1000003, 5, 1 ) --> [pre-fail] Failure(0x9)
     fn counts_keys_name_arch_os_and_level() {
         assert_eq!(
             counts_key_for("Intel(R) Core(TM) i7-4910MQ CPU @ 2.90GHz (x86-64-v3)"),
-            format!("{}-{}-x86-64-v3", std::env::consts::ARCH, std::env::consts::OS)
+            format!(
+                "{}-{}-x86-64-v3",
+                std::env::consts::ARCH,
+                std::env::consts::OS
+            )
         );
     }
 
     #[test]
     fn per_op_subtracts_the_empty_block_and_divides() {
         let blocks = vec![
-            CountBlock { profile: 0, op: None, round: 0, ops: 100, id: 0 },
-            CountBlock { profile: 0, op: Some("lifecycle".into()), round: 0, ops: 100, id: 1 },
-            CountBlock { profile: 0, op: Some("engine".into()), round: 0, ops: 5, id: 2 },
+            CountBlock {
+                profile: 0,
+                op: None,
+                round: 0,
+                ops: 100,
+                id: 0,
+            },
+            CountBlock {
+                profile: 0,
+                op: Some("lifecycle".into()),
+                round: 0,
+                ops: 100,
+                id: 1,
+            },
+            CountBlock {
+                profile: 0,
+                op: Some("engine".into()),
+                round: 0,
+                ops: 5,
+                id: 2,
+            },
         ];
         let instr = BTreeMap::from([(0, 1_000), (1, 6_001_000), (2, 5_000_050)]);
         let sys = BTreeMap::from([(0, 0), (1, 300), (2, 10)]);

@@ -46,9 +46,8 @@ pub fn serve(
     let as_limit = os::address_space_limit();
     let mut shrunk = false;
     let rt = loop {
-        let can_shrink = as_limit.is_some()
-            && options.allocator.is_pooling()
-            && options.pool_capacity > 1;
+        let can_shrink =
+            as_limit.is_some() && options.allocator.is_pooling() && options.pool_capacity > 1;
         match Runtime::deserialize(artifact, source, &options, request.footprint) {
             Ok(rt)
                 if !can_shrink || {

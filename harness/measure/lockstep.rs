@@ -143,7 +143,9 @@ pub fn serve() -> i32 {
             Ok(h) => h,
             Err(e) => {
                 send(&Response::Error {
-                    error: format!("a hello this child (protocol {PROTOCOL}) does not understand: {e}"),
+                    error: format!(
+                        "a hello this child (protocol {PROTOCOL}) does not understand: {e}"
+                    ),
                 });
                 return 2;
             }
@@ -277,7 +279,11 @@ fn block(rt: &Runtime, metric: Metric, ops: usize, millis: u64) -> anyhow::Resul
                     rt.lifecycle()?;
                     elapsed = t0.elapsed();
                 }
-                Ok(if timed { elapsed.as_nanos() as f64 } else { 0.0 })
+                Ok(if timed {
+                    elapsed.as_nanos() as f64
+                } else {
+                    0.0
+                })
             };
             for _ in 0..BLOCK_WARMUP {
                 once(false)?;

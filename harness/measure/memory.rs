@@ -133,7 +133,6 @@ pub fn fitting_points(
         .collect()
 }
 
-
 /// Summarises children's readings. Pure, so it is tested without children.
 pub fn summarize_memory(replies: &[MemoryReply], points: &[usize]) -> MemoryResult {
     let runtime: Vec<f64> = replies.iter().map(|r| r.runtime.rss as f64).collect();
@@ -189,9 +188,15 @@ mod tests {
         // A fast, small instance reaches every point.
         assert_eq!(fitting_points(&planned, 1e-5, 1.0, 65536, 1 << 34), planned);
         // 4 ms per instance in a 1 s round: up to 100.
-        assert_eq!(fitting_points(&planned, 0.004, 1.0, 65536, 1 << 34), [1, 10, 100]);
+        assert_eq!(
+            fitting_points(&planned, 0.004, 1.0, 65536, 1 << 34),
+            [1, 10, 100]
+        );
         // 32 MiB per instance in 4 GiB of room: up to 100.
-        assert_eq!(fitting_points(&planned, 1e-5, 100.0, 32 << 20, 4 << 30), [1, 10, 100]);
+        assert_eq!(
+            fitting_points(&planned, 1e-5, 100.0, 32 << 20, 4 << 30),
+            [1, 10, 100]
+        );
         // However slow, the two smallest stay.
         assert_eq!(fitting_points(&[10, 1, 100], 10.0, 0.1, 1, 1), [1, 10]);
     }

@@ -152,12 +152,18 @@ impl Budget {
 
     /// When round `part` (from 0) should start if every round kept to its share.
     pub fn part_start(&self, part: usize) -> Instant {
-        self.start + self.total.mul_f64(part.min(self.parts) as f64 / self.parts as f64)
+        self.start
+            + self
+                .total
+                .mul_f64(part.min(self.parts) as f64 / self.parts as f64)
     }
 
     /// When round `part` (from 0) should end: its share of the budget.
     pub fn part_deadline(&self, part: usize) -> Instant {
-        self.start + self.total.mul_f64((part + 1).min(self.parts) as f64 / self.parts as f64)
+        self.start
+            + self
+                .total
+                .mul_f64((part + 1).min(self.parts) as f64 / self.parts as f64)
     }
 
     /// Whether the whole budget is spent.
@@ -409,7 +415,10 @@ impl Subject {
             let compile_time = match compiled.iter().find(|(k, _, _)| *k == key) {
                 Some((_, path, took)) => {
                     std::fs::copy(path, &artifact).map_err(|e| {
-                        anyhow::anyhow!("{}: cannot write the precompiled artifact: {e}", artifact.display())
+                        anyhow::anyhow!(
+                            "{}: cannot write the precompiled artifact: {e}",
+                            artifact.display()
+                        )
                     })?;
                     *took
                 }
@@ -418,7 +427,10 @@ impl Subject {
                     let artifact_bytes = Runtime::precompile(source, &options, footprint)?;
                     let took = t1.elapsed();
                     std::fs::write(&artifact, &artifact_bytes).map_err(|e| {
-                        anyhow::anyhow!("{}: cannot write the precompiled artifact: {e}", artifact.display())
+                        anyhow::anyhow!(
+                            "{}: cannot write the precompiled artifact: {e}",
+                            artifact.display()
+                        )
                     })?;
                     compiled.push((key, artifact.clone(), took));
                     took
@@ -512,13 +524,26 @@ mod tests {
         let f = budget_scale(Some(27.0), 22.0, &[(10.0, 0.0, 1.0), (8.0, 0.0, 1.0)], 3);
         assert!((f - 5.0 / 9.0).abs() < 1e-9, "{f}");
         // Nearly out of time: the floor, never zero or negative.
-        assert_eq!(budget_scale(Some(27.0), 26.0, &[(20.0, 0.0, 1.0)], 3), MIN_BUDGET_SCALE);
-        assert_eq!(budget_scale(Some(27.0), 40.0, &[(20.0, 0.0, 1.0)], 3), MIN_BUDGET_SCALE);
+        assert_eq!(
+            budget_scale(Some(27.0), 26.0, &[(20.0, 0.0, 1.0)], 3),
+            MIN_BUDGET_SCALE
+        );
+        assert_eq!(
+            budget_scale(Some(27.0), 40.0, &[(20.0, 0.0, 1.0)], 3),
+            MIN_BUDGET_SCALE
+        );
         // The fixed costs to come fill the time left: a cut saving little
         // is not made, one saving much is.
         assert_eq!(budget_scale(Some(27.0), 12.0, &[(12.0, 11.0, 1.0)], 3), 1.0);
-        assert_eq!(budget_scale(Some(26.0), 15.6, &[(9.2, 5.5, 0.16)], 3), MIN_BUDGET_SCALE);
-        assert_eq!(budget_scale(Some(27.0), 20.0, &[(9.0, 9.0, 1.0)], 3), 1.0, "nothing to scale");
+        assert_eq!(
+            budget_scale(Some(26.0), 15.6, &[(9.2, 5.5, 0.16)], 3),
+            MIN_BUDGET_SCALE
+        );
+        assert_eq!(
+            budget_scale(Some(27.0), 20.0, &[(9.0, 9.0, 1.0)], 3),
+            1.0,
+            "nothing to scale"
+        );
     }
 
     #[test]
@@ -527,9 +552,15 @@ mod tests {
         let s = p.scaled(0.5);
         assert_eq!(s.budget.warm_seconds, p.budget.warm_seconds * 0.5);
         assert_eq!(s.budget.cold_seconds, p.budget.cold_seconds * 0.5);
-        assert_eq!(s.density.time_limit_seconds, p.density.time_limit_seconds * 0.5);
+        assert_eq!(
+            s.density.time_limit_seconds,
+            p.density.time_limit_seconds * 0.5
+        );
         assert_eq!(s.budget.counts_seconds, p.budget.counts_seconds);
-        assert_eq!((s.rounds, s.samples_per_round, s.cold_processes), (p.rounds, p.samples_per_round, p.cold_processes));
+        assert_eq!(
+            (s.rounds, s.samples_per_round, s.cold_processes),
+            (p.rounds, p.samples_per_round, p.cold_processes)
+        );
         assert_eq!(p.scaled(3.0), p, "never scaled up");
     }
 }

@@ -197,7 +197,9 @@ impl Metric {
 
     /// The counted metrics, in report order.
     pub fn counted() -> impl Iterator<Item = Metric> {
-        Metric::ALL.into_iter().filter(|m| m.kind() == Kind::Counted)
+        Metric::ALL
+            .into_iter()
+            .filter(|m| m.kind() == Kind::Counted)
     }
 
     /// The short name used in trial names, tolerance files and baselines.

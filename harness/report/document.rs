@@ -126,7 +126,12 @@ pub fn document(r: &BenchmarkResult) -> Document {
         c.budgeted.iter().map(move |b| {
             format!(
                 "{} / {}: {} {} of target {}: time budget ({:.2} s)",
-                c.allocator, b.phase, count(b.taken as u64), b.what, count(b.target as u64), b.budget_seconds
+                c.allocator,
+                b.phase,
+                count(b.taken as u64),
+                b.what,
+                count(b.target as u64),
+                b.budget_seconds
             )
         })
     });
@@ -228,15 +233,20 @@ pub fn recommended(r: &BenchmarkResult) -> Option<(Allocator, String)> {
     };
     let key = |c: &ConfigurationResult| {
         (
-            c.memory.as_ref().map_or(f64::INFINITY, |m| m.per_instance.median),
+            c.memory
+                .as_ref()
+                .map_or(f64::INFINITY, |m| m.per_instance.median),
             -(c.density.as_ref().map_or(0, |d| d.instances) as f64),
-            c.lifecycle.as_ref().map_or(f64::INFINITY, |l| l.total.median),
+            c.lifecycle
+                .as_ref()
+                .map_or(f64::INFINITY, |l| l.total.median),
         )
     };
-    let best = pooled
-        .iter()
-        .filter(|c| no_worse(c))
-        .min_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal));
+    let best = pooled.iter().filter(|c| no_worse(c)).min_by(|a, b| {
+        key(a)
+            .partial_cmp(&key(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     match (best, on_demand) {
         (Some(c), _) => Some((
             c.allocator,
@@ -261,7 +271,11 @@ fn profiles(r: &BenchmarkResult) -> Section {
                    lower: bool| {
         let measured: Vec<(Allocator, f64)> = cols
             .iter()
-            .filter_map(|c| figure(c).filter(|v| v.is_finite()).map(|v| (c.allocator, v)))
+            .filter_map(|c| {
+                figure(c)
+                    .filter(|v| v.is_finite())
+                    .map(|v| (c.allocator, v))
+            })
             .collect();
         let best = measured.iter().copied().min_by(|a, b| {
             let o = a.1.total_cmp(&b.1);
@@ -278,7 +292,12 @@ fn profiles(r: &BenchmarkResult) -> Section {
             ));
         }
     };
-    win("Latency, warm start", &|c| c.warm_start.as_ref().map(|s| s.median), &time, true);
+    win(
+        "Latency, warm start",
+        &|c| c.warm_start.as_ref().map(|s| s.median),
+        &time,
+        true,
+    );
     win(
         "Latency, lifecycle",
         &|c| c.lifecycle.as_ref().map(|l| l.total.median),

@@ -30,7 +30,13 @@ pub fn component_slug(r: &BenchmarkResult) -> String {
     let name = name.strip_prefix("embedded ").unwrap_or(name);
     let name = name.strip_suffix(".wasm").unwrap_or(name);
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 

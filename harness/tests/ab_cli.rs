@@ -30,7 +30,13 @@ fn ready(protocol: u32, fnv: &str) -> String {
 }
 
 fn one_line_error(out: &Outcome, expected: &str) {
-    assert_eq!(out.code, Some(2), "stdout {} stderr {}", out.stdout, out.stderr);
+    assert_eq!(
+        out.code,
+        Some(2),
+        "stdout {} stderr {}",
+        out.stdout,
+        out.stderr
+    );
     assert_no_panic(out);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     assert!(
@@ -42,7 +48,10 @@ fn one_line_error(out: &Outcome, expected: &str) {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "times optimized code only: run `cargo test --release`")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "times optimized code only: run `cargo test --release`"
+)]
 fn a_build_against_itself_judges_every_metric_and_exits_0() {
     let out = siteboss([
         "ab",
@@ -64,11 +73,17 @@ fn a_build_against_itself_judges_every_metric_and_exits_0() {
         // Judged, and no regression (a loaded machine may still tip a
         // throughput ratio into "improvement"; that does not fail).
         assert!(
-            matches!(row.verdict, siteboss::model::Verdict::Pass | siteboss::model::Verdict::Improvement),
+            matches!(
+                row.verdict,
+                siteboss::model::Verdict::Pass | siteboss::model::Verdict::Improvement
+            ),
             "{row:?}"
         );
         assert!(row.pairs >= 10, "{row:?}");
-        assert!(row.ratio_ci.0 <= row.ratio && row.ratio <= row.ratio_ci.1, "{row:?}");
+        assert!(
+            row.ratio_ci.0 <= row.ratio && row.ratio <= row.ratio_ci.1,
+            "{row:?}"
+        );
         assert!(row.base > 0.0 && row.head > 0.0);
     }
     assert!(r.seconds <= 10.0, "the budget holds: {}", r.seconds);
@@ -80,7 +95,11 @@ fn could_not_run_cases_exit_2_with_one_line() {
     let missing = dir.path().join("no-such-siteboss");
     let out = siteboss(["ab".as_ref(), missing.as_os_str(), me().as_ref()]);
     one_line_error(&out, "BASE: ");
-    assert!(out.stderr.contains("no-such-siteboss: no such file"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no-such-siteboss: no such file"),
+        "{}",
+        out.stderr
+    );
 
     // A build older than `siteboss ab`: clap rejects the hidden subcommand.
     let old = fake(
@@ -89,11 +108,24 @@ fn could_not_run_cases_exit_2_with_one_line() {
         "echo \"error: unrecognized subcommand '$1'\" >&2; exit 2",
     );
     let out = siteboss(["ab".as_ref(), old.as_os_str(), me().as_ref()]);
-    one_line_error(&out, "has no lock-step child mode (`__lockstep`): it predates `siteboss ab`");
+    one_line_error(
+        &out,
+        "has no lock-step child mode (`__lockstep`): it predates `siteboss ab`",
+    );
 
     // Another protocol version.
-    let newer = fake(dir.path(), "newer", &format!("read hello; echo '{}'; read x", ready(99, "0")));
-    let out = siteboss(["ab".as_ref(), me().as_ref(), newer.as_os_str(), "--allocator".as_ref(), "pooling".as_ref()]);
+    let newer = fake(
+        dir.path(),
+        "newer",
+        &format!("read hello; echo '{}'; read x", ready(99, "0")),
+    );
+    let out = siteboss([
+        "ab".as_ref(),
+        me().as_ref(),
+        newer.as_os_str(),
+        "--allocator".as_ref(),
+        "pooling".as_ref(),
+    ]);
     one_line_error(&out, "HEAD: lock-step protocol mismatch");
 
     // A child that dies after the hello.
@@ -102,21 +134,49 @@ fn could_not_run_cases_exit_2_with_one_line() {
         "dies",
         &format!(
             "read hello; echo '{}'; read block; echo 'out of luck' >&2; exit 3",
-            ready(1, &siteboss::component::ComponentSource::embedded().fnv1a64())
+            ready(
+                1,
+                &siteboss::component::ComponentSource::embedded().fnv1a64()
+            )
         ),
     );
-    let out = siteboss(["ab".as_ref(), me().as_ref(), dies.as_os_str(), "--allocator".as_ref(), "pooling".as_ref()]);
+    let out = siteboss([
+        "ab".as_ref(),
+        me().as_ref(),
+        dies.as_os_str(),
+        "--allocator".as_ref(),
+        "pooling".as_ref(),
+    ]);
     one_line_error(&out, "HEAD: the child ended without an answer");
     assert!(out.stderr.contains("out of luck"), "{}", out.stderr);
 
     // A build that measures another component.
-    let other = fake(dir.path(), "other", &format!("read hello; echo '{}'; read x", ready(1, "00000000deadbeef")));
-    let out = siteboss(["ab".as_ref(), me().as_ref(), other.as_os_str(), "--allocator".as_ref(), "pooling".as_ref()]);
-    one_line_error(&out, "HEAD measured embedded hello (1904 bytes) [00000000deadbeef]");
+    let other = fake(
+        dir.path(),
+        "other",
+        &format!(
+            "read hello; echo '{}'; read x",
+            ready(1, "00000000deadbeef")
+        ),
+    );
+    let out = siteboss([
+        "ab".as_ref(),
+        me().as_ref(),
+        other.as_os_str(),
+        "--allocator".as_ref(),
+        "pooling".as_ref(),
+    ]);
+    one_line_error(
+        &out,
+        "HEAD measured embedded hello (1904 bytes) [00000000deadbeef]",
+    );
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "times optimized code only: run `cargo test --release`")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "times optimized code only: run `cargo test --release`"
+)]
 fn a_manifest_is_compared_component_by_component_with_its_own_profiles_and_tolerances() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("components.toml");
@@ -153,21 +213,51 @@ lifecycle = { paired_relative = 0.25 }
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     let reports: Vec<siteboss::ab::AbReport> = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(reports.len(), 2);
-    assert!(reports[0].component.contains("1904 bytes"), "{}", reports[0].component);
-    assert!(reports[1].component.contains("http-hello"), "{}", reports[1].component);
-    for (r, profile) in reports.iter().zip([Allocator::Pooling, Allocator::OnDemand]) {
+    assert!(
+        reports[0].component.contains("1904 bytes"),
+        "{}",
+        reports[0].component
+    );
+    assert!(
+        reports[1].component.contains("http-hello"),
+        "{}",
+        reports[1].component
+    );
+    for (r, profile) in reports
+        .iter()
+        .zip([Allocator::Pooling, Allocator::OnDemand])
+    {
         assert!(!r.rows.is_empty());
-        assert!(r.rows.iter().all(|row| row.allocator == profile), "{:?}", r.rows);
+        assert!(
+            r.rows.iter().all(|row| row.allocator == profile),
+            "{:?}",
+            r.rows
+        );
     }
     // The HTTP component's override reached the judge; the CLI one kept the file's.
     let lifecycle = |r: &siteboss::ab::AbReport| {
-        r.rows.iter().find(|row| row.metric == Metric::Lifecycle).unwrap().tolerance.relative
+        r.rows
+            .iter()
+            .find(|row| row.metric == Metric::Lifecycle)
+            .unwrap()
+            .tolerance
+            .relative
     };
     assert_eq!(lifecycle(&reports[1]), 0.25);
     assert!(lifecycle(&reports[0]) < 0.25);
 
     // A manifest with an unknown key is one line naming it, before any child starts.
-    std::fs::write(&manifest, "[[component]]\nname = \"x\"\nsource = \"embedded:cli\"\nprofile = []\n").unwrap();
-    let out = siteboss(["ab".as_ref(), me().as_ref(), me().as_ref(), "--manifest".as_ref(), manifest.as_os_str()]);
+    std::fs::write(
+        &manifest,
+        "[[component]]\nname = \"x\"\nsource = \"embedded:cli\"\nprofile = []\n",
+    )
+    .unwrap();
+    let out = siteboss([
+        "ab".as_ref(),
+        me().as_ref(),
+        me().as_ref(),
+        "--manifest".as_ref(),
+        manifest.as_os_str(),
+    ]);
     one_line_error(&out, "profile");
 }

@@ -66,7 +66,11 @@ fn skipped(r: &BenchmarkResult, phase: &str) -> Vec<String> {
 /// Asserts that both allocators skipped `run`, each for a reason containing `cause`.
 fn assert_run_skipped_for_both(r: &BenchmarkResult, cause: &str) {
     let why = skipped(r, "run");
-    assert_eq!(why.len(), siteboss::model::Allocator::ALL.len(), "one per profile: {why:?}");
+    assert_eq!(
+        why.len(),
+        siteboss::model::Allocator::ALL.len(),
+        "one per profile: {why:?}"
+    );
     for w in &why {
         assert!(w.contains(cause), "{w}");
     }
@@ -272,14 +276,19 @@ fn a_component_without_run_gets_the_instantiation_phases() {
         assert!(c.throughput.iter().all(|t| t.lifecycles.is_none()));
     }
     let why = skipped(&r, "run");
-    assert_eq!(why.len(), siteboss::model::Allocator::ALL.len(), "one per profile: {why:?}");
+    assert_eq!(
+        why.len(),
+        siteboss::model::Allocator::ALL.len(),
+        "one per profile: {why:?}"
+    );
     assert!(
         why[0].contains("exports neither wasi:cli/run nor wasi:http/incoming-handler"),
         "{}",
         why[0]
     );
     assert!(
-        out.stdout.contains("exports neither wasi:cli/run nor wasi:http/incoming-handler"),
+        out.stdout
+            .contains("exports neither wasi:cli/run nor wasi:http/incoming-handler"),
         "the report says why"
     );
 }

@@ -45,7 +45,11 @@ fn quick_json_run_of_both_hello_worlds_is_complete_and_sane() {
     let http: BenchmarkResult = serde_json::from_value(items[1].clone()).unwrap();
     assert_eq!(http.component.workload.as_deref(), Some("http"));
     assert_eq!(http.component.request.as_deref(), Some("GET /"));
-    let response = http.component.response.as_ref().expect("the response is reported");
+    let response = http
+        .component
+        .response
+        .as_ref()
+        .expect("the response is reported");
     assert_eq!(response.status, 200);
     assert_eq!(response.body_bytes, "Hello, world!\n".len() as u64);
     let cli: BenchmarkResult = serde_json::from_value(items[0].clone()).unwrap();
@@ -78,7 +82,10 @@ fn check_result(raw: serde_json::Value, first: bool) {
     );
     assert!(r.settings.quick);
     if !first {
-        assert!(r.native.is_none(), "the native process is measured once, with the first component");
+        assert!(
+            r.native.is_none(),
+            "the native process is measured once, with the first component"
+        );
         for c in &r.configurations {
             check_configuration(c);
         }
@@ -96,7 +103,11 @@ fn check_result(raw: serde_json::Value, first: bool) {
     positive("native spawn", &native.spawn);
     positive("native rss", &native.rss);
 
-    assert_eq!(r.configurations.len(), siteboss::model::Allocator::ALL.len(), "every profile by default");
+    assert_eq!(
+        r.configurations.len(),
+        siteboss::model::Allocator::ALL.len(),
+        "every profile by default"
+    );
     for c in &r.configurations {
         check_configuration(c);
     }
@@ -172,7 +183,11 @@ fn sanity_bounds(c: &siteboss::model::ConfigurationResult) {
     let life = c.lifecycle.as_ref().unwrap();
     // A lifecycle instantiates, runs and drops: it cannot be quicker than the
     // instantiation alone.
-    assert!(life.total.median >= warm, "{a}: lifecycle {} < warm start {warm}", life.total.median);
+    assert!(
+        life.total.median >= warm,
+        "{a}: lifecycle {} < warm start {warm}",
+        life.total.median
+    );
     // Run and drop are timed on their own, in another loop; together they
     // are part of a lifecycle (with slack for the separate loops' noise).
     assert!(
@@ -209,7 +224,9 @@ fn sanity_bounds(c: &siteboss::model::ConfigurationResult) {
     match c.counts.as_ref() {
         Some(counts) => count_bounds(c, counts),
         None => assert!(
-            c.skipped.iter().any(|s| s.phase == "counts" && s.reason.contains("not in --quick")),
+            c.skipped
+                .iter()
+                .any(|s| s.phase == "counts" && s.reason.contains("not in --quick")),
             "{a}: {:?}",
             c.skipped
         ),
@@ -233,8 +250,15 @@ fn sanity_bounds(c: &siteboss::model::ConfigurationResult) {
 fn count_bounds(c: &siteboss::model::ConfigurationResult, counts: &siteboss::model::CountsResult) {
     use siteboss::model::Metric;
     let a = c.allocator;
-    let n = |m: Metric| counts.figures.get(&m).unwrap_or_else(|| panic!("{a}: no {m}")).median;
-    let sum = n(Metric::InstructionsWarmStart) + n(Metric::InstructionsRun) + n(Metric::InstructionsDrop);
+    let n = |m: Metric| {
+        counts
+            .figures
+            .get(&m)
+            .unwrap_or_else(|| panic!("{a}: no {m}"))
+            .median
+    };
+    let sum =
+        n(Metric::InstructionsWarmStart) + n(Metric::InstructionsRun) + n(Metric::InstructionsDrop);
     let whole = n(Metric::InstructionsLifecycle);
     assert!(
         (sum - whole).abs() <= 0.03 * whole,

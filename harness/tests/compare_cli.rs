@@ -79,7 +79,10 @@ fn a_30_percent_slower_head_is_a_regression_with_exit_code_1() {
         .expect("a lifecycle row");
     assert!(life.contains("pass"), "{life}");
 
-    let (code, json, _) = compare(&[&base, &head], &["--json", "--tolerances", t.to_str().unwrap()]);
+    let (code, json, _) = compare(
+        &[&base, &head],
+        &["--json", "--tolerances", t.to_str().unwrap()],
+    );
     assert_eq!(code, 1);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     let row = report["rows"]
@@ -201,8 +204,16 @@ fn only_pairing_catches_a_regression_when_the_machine_drifts_between_pairs() {
     let speeds = [1.0, 1.6, 1.0, 1.6, 1.0];
     let mut files = Vec::new();
     for (i, speed) in speeds.iter().enumerate() {
-        files.push(write(dir.path(), &format!("b{i}.json"), &drifted(*speed, 1.0)));
-        files.push(write(dir.path(), &format!("h{i}.json"), &drifted(*speed, 1.2)));
+        files.push(write(
+            dir.path(),
+            &format!("b{i}.json"),
+            &drifted(*speed, 1.0),
+        ));
+        files.push(write(
+            dir.path(),
+            &format!("h{i}.json"),
+            &drifted(*speed, 1.2),
+        ));
     }
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let t = strict_tolerances(dir.path());
@@ -211,7 +222,10 @@ fn only_pairing_catches_a_regression_when_the_machine_drifts_between_pairs() {
     let (code, out, _) = compare(&refs, &strict);
     assert_eq!(code, 1, "{out}");
     let warm = out.lines().find(|l| l.contains("warm-start")).unwrap();
-    assert!(warm.contains("1.200") && warm.contains("REGRESSION"), "{warm}");
+    assert!(
+        warm.contains("1.200") && warm.contains("REGRESSION"),
+        "{warm}"
+    );
     // The same kind of data unpaired (two pairs: rounds pooled across the
     // normal and the slow pair) cannot tell the regression from the drift.
     let (code, out, _) = compare(&refs[..4], &strict);
@@ -284,7 +298,10 @@ fn counted_metrics_are_judged_tightly_and_a_zero_count_by_its_floor() {
             .unwrap_or_else(|| panic!("a {name} row: {out}"))
             .to_owned()
     };
-    assert!(row("instructions-lifecycle").contains("REGRESSION"), "{out}");
+    assert!(
+        row("instructions-lifecycle").contains("REGRESSION"),
+        "{out}"
+    );
     assert!(row("instructions-lifecycle").contains("1.030"), "{out}");
     assert!(row("page-faults-lifecycle").contains("pass"), "{out}");
     // One page fault per lifecycle where there was none: beyond the floor.

@@ -68,7 +68,10 @@ fn trial_count() -> usize {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "the gate ignores every trial in a debug build")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "the gate ignores every trial in a debug build"
+)]
 fn without_baselines_every_trial_is_ignored_with_its_reason_unless_required() {
     let n = trial_count();
     let out = gate(&[
@@ -77,13 +80,16 @@ fn without_baselines_every_trial_is_ignored_with_its_reason_unless_required() {
     ]);
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains(&format!("0 passed; 0 failed; {n} ignored")),
+        out.stdout
+            .contains(&format!("0 passed; 0 failed; {n} ignored")),
         "nothing passes without judging: {}",
         out.stdout
     );
     assert!(
         out.stdout.contains("... ignored (")
-            && out.stdout.contains("no timed baseline for `no-such-runner`")
+            && out
+                .stdout
+                .contains("no timed baseline for `no-such-runner`")
             && out.stdout.contains("no counted baseline for `no-such-key`")
             && out.stdout.contains("SITEBOSS_RECORD=1"),
         "{}",
@@ -117,7 +123,10 @@ fn without_baselines_every_trial_is_ignored_with_its_reason_unless_required() {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "the gate ignores every trial in a debug build")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "the gate ignores every trial in a debug build"
+)]
 fn a_runner_id_that_cannot_name_a_file_fails() {
     let out = gate(&[
         ("SITEBOSS_RUNNER", "../etc/passwd"),
@@ -133,7 +142,10 @@ fn a_runner_id_that_cannot_name_a_file_fails() {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "the gate ignores every trial in a debug build")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "the gate ignores every trial in a debug build"
+)]
 fn a_corrupt_baseline_or_tolerance_file_fails_the_gate_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("r1.snap");

@@ -67,7 +67,10 @@ fn main() -> std::process::ExitCode {
     let trials: Vec<Trial> = if recording {
         vec![
             Trial::test(
-                format!("record::{}::{}", gate.settings.runner, gate.settings.counts_key),
+                format!(
+                    "record::{}::{}",
+                    gate.settings.runner, gate.settings.counts_key
+                ),
                 move || record(&gate),
             )
             .with_ignored_flag(!optimized),

@@ -81,7 +81,11 @@ fn record(gate: &Gate, metrics: &[Metric], dir: &Path) {
             "---\nsource: harness/tests/gate_proof.rs\n---\n{}\n",
             serde_json::to_string_pretty(body).unwrap()
         );
-        std::fs::write(dir.join(format!("{}.snap", Gate::snapshot_name(body))), text).unwrap();
+        std::fs::write(
+            dir.join(format!("{}.snap", Gate::snapshot_name(body))),
+            text,
+        )
+        .unwrap();
     }
 }
 
@@ -102,7 +106,10 @@ fn require_valgrind() {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "judges optimized code only: run `cargo test --release`")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "judges optimized code only: run `cargo test --release`"
+)]
 fn counted_trials_pass_a_recount_and_catch_a_few_hundred_added_instructions() {
     require_valgrind();
     let _guard = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
@@ -150,7 +157,10 @@ fn counted_trials_pass_a_recount_and_catch_a_few_hundred_added_instructions() {
             );
             assert!(err.contains("counts key: proof-key"), "{err}");
             assert!(err.contains("counts-proof-key.snap"), "{err}");
-            assert!(err.contains("SITEBOSS_RECORD=1 cargo test --release --test gate"), "{err}");
+            assert!(
+                err.contains("SITEBOSS_RECORD=1 cargo test --release --test gate"),
+                "{err}"
+            );
         }
         assert_eq!(
             run_trial(&changed, allocator, Metric::InstructionsWarmStart),
@@ -161,7 +171,10 @@ fn counted_trials_pass_a_recount_and_catch_a_few_hundred_added_instructions() {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "judges optimized code only: run `cargo test --release`")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "judges optimized code only: run `cargo test --release`"
+)]
 fn timed_trials_catch_a_run_that_takes_several_times_longer() {
     let _guard = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     let work = tempfile::tempdir().unwrap();
@@ -172,7 +185,11 @@ fn timed_trials_catch_a_run_that_takes_several_times_longer() {
     // lifecycle of a few microseconds, measured in a new session. A slow
     // episode of the machine (up to 1.6x) cannot hide it, and cannot make
     // the unchanged warm start fail, since only the lifecycle is judged.
-    let changed = gate(settings(baselines.path(), true), work.path(), &looping(100_000));
+    let changed = gate(
+        settings(baselines.path(), true),
+        work.path(),
+        &looping(100_000),
+    );
     for allocator in Allocator::ALL {
         let err = run_trial(&changed, allocator, Metric::Lifecycle)
             .expect_err("a run several times longer is caught");
@@ -213,8 +230,14 @@ fn a_trial_that_cannot_judge_is_ignored_with_its_reason_or_fails_when_required()
     // No baseline: timed and counted.
     for (metric, expected) in [
         (Metric::WarmStart, "no timed baseline for `proof-runner`"),
-        (Metric::InstructionsLifecycle, "no counted baseline for `proof-key`"),
-        (Metric::PageFaultsLifecycle, "no counted baseline for `proof-key`"),
+        (
+            Metric::InstructionsLifecycle,
+            "no counted baseline for `proof-key`",
+        ),
+        (
+            Metric::PageFaultsLifecycle,
+            "no counted baseline for `proof-key`",
+        ),
     ] {
         match run_trial(&lenient, Allocator::Pooling, metric) {
             Ok(Judged::Ignored(reason)) => {
@@ -238,7 +261,10 @@ fn a_trial_that_cannot_judge_is_ignored_with_its_reason_or_fails_when_required()
     let g = gate(settings(dir.path(), false), work.path(), &looping(0));
     match run_trial(&g, Allocator::Pooling, Metric::PageFaultsLifecycle) {
         Ok(Judged::Ignored(reason)) => {
-            assert!(reason.contains("has no proof pooling page-faults-lifecycle value"), "{reason}")
+            assert!(
+                reason.contains("has no proof pooling page-faults-lifecycle value"),
+                "{reason}"
+            )
         }
         other => panic!("expected ignored, got {other:?}"),
     }
@@ -269,7 +295,10 @@ fn a_trial_that_cannot_judge_is_ignored_with_its_reason_or_fails_when_required()
     let g = gate(s, work.path(), &looping(0));
     match run_trial(&g, Allocator::Pooling, Metric::InstructionsRun) {
         Ok(Judged::Ignored(reason)) => {
-            assert!(reason.contains("no tolerance for instructions-run"), "{reason}")
+            assert!(
+                reason.contains("no tolerance for instructions-run"),
+                "{reason}"
+            )
         }
         other => panic!("expected ignored, got {other:?}"),
     }

@@ -42,14 +42,21 @@ fn interrupt(
 ) -> BenchmarkResult {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("result.json");
-    let mut child = siteboss_command(["benchmark", "--embedded", "cli", "--quick", "--no-native", "--no-progress"])
-        .args(extra)
-        .arg("--json")
-        .arg(&json)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = siteboss_command([
+        "benchmark",
+        "--embedded",
+        "cli",
+        "--quick",
+        "--no-native",
+        "--no-progress",
+    ])
+    .args(extra)
+    .arg("--json")
+    .arg(&json)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     wait_for(&json, &mut child, ready);
     std::thread::sleep(settle);
     let sent = Instant::now();

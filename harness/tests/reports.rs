@@ -341,9 +341,7 @@ fn a_quick_run_writes_the_html_page_mermaid_and_both_exports() {
         );
     }
     // Like-for-like: the headline native ratio is on the lifecycle.
-    assert!(html.contains(
-        "Request lifecycle (instantiate + run + drop, "
-    ));
+    assert!(html.contains("Request lifecycle (instantiate + run + drop, "));
     assert!(html.contains("Instantiation alone (no run, no drop; not like for like)"));
 
     let md = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
