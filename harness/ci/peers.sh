@@ -14,13 +14,13 @@
 #   - `wasmtime run -C cache=n` from .wasm against siteboss's
 #     `cold_start.process`.
 #
-# Usage: harness/ci/peers.sh [ROUNDS]    (default 2; rounds interleave peer and siteboss)
+# Usage: harness/ci/peers.sh [ROUNDS]    (default 5; each round measures peer and siteboss back to back)
 # Env:   WASMTIME_ROOT (default ~/.local/wasmtime-48), PEERS_SECONDS (wrk, default 10)
 # Needs: cargo (installs wasmtime-cli 48.0.8 once, ~15 min on 2 cores), and
 #        apt-get for wrk and hyperfine. Not run by .ci/run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-rounds="${1:-2}"
+rounds="${1:-5}"
 secs="${PEERS_SECONDS:-10}"
 wroot="${WASMTIME_ROOT:-$HOME/.local/wasmtime-48}"
 wasmtime="$wroot/bin/wasmtime"
@@ -43,7 +43,6 @@ http_wasm="$root/assets/http-hello.wasm"
 cli_wasm="$root/assets/hello.wasm"
 "$wasmtime" compile "$cli_wasm" -o "$work/hello.cwasm"
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 serve_rps=(); ours1=(); ours_all=(); run_pre=(); run_wasm=(); our_pre=(); our_wasm=()
 for r in $(seq 1 "$rounds"); do
@@ -89,16 +88,24 @@ print(c['cold_start_precompiled']['process']['median']/1e6, c['cold_start']['pro
   our_pre+=("$opre"); our_wasm+=("$owasm")
 done
 
-m() { printf '%s\n' "$@" | median; }
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-printf '\n## Peers, same machine, same script run (%s, %s vCPU; %s round(s); medians, each round in brackets)\n\n' "$cpu" "$(nproc)" "$rounds"
-printf '| figure | peer | siteboss | ratio |\n|---|---|---|---|\n'
-awk -v p="$(m "${serve_rps[@]}")" -v s="$(m "${ours_all[@]}")" -v pr="${serve_rps[*]}" -v sr="${ours_all[*]}" 'BEGIN {
-  printf "| HTTP hello: requests/s, every core | wasmtime serve + wrk -t2 -c16: %.0f/s [%s] | lifecycles/s, pooling: %.0f/s [%s] | %.1fx |\n", p, pr, s, sr, s/p }'
-awk -v p="$(m "${serve_rps[@]}")" -v s="$(m "${ours1[@]}")" -v sr="${ours1[*]}" 'BEGIN {
-  printf "| HTTP hello: siteboss with 1 thread | (as above) %.0f/s | %.0f/s [%s] | %.1fx |\n", p, s, sr, s/p }'
-awk -v p="$(m "${run_pre[@]}")" -v s="$(m "${our_pre[@]}")" -v pr="${run_pre[*]}" -v sr="${our_pre[*]}" 'BEGIN {
-  printf "| CLI hello: whole-process cold start from an artifact | wasmtime run --allow-precompiled: %.2f ms [%s] | cold_start_precompiled.process: %.2f ms [%s] | %.2fx |\n", p, pr, s, sr, s/p }'
-awk -v p="$(m "${run_wasm[@]}")" -v s="$(m "${our_wasm[@]}")" -v pr="${run_wasm[*]}" -v sr="${our_wasm[*]}" 'BEGIN {
-  printf "| CLI hello: whole-process cold start from .wasm, no cache | wasmtime run -C cache=n: %.2f ms [%s] | cold_start.process: %.2f ms [%s] | %.2fx |\n", p, pr, s, sr, s/p }'
+printf '\n## Peers, same machine, same script run (%s, %s vCPU; siteboss %s; %s round(s))\n\n' "$cpu" "$(nproc)" "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$rounds"
+# Medians over rounds, each round in brackets; the ratio is the median of
+# the rounds' own ratios (peer and siteboss measured seconds apart, in the
+# same round), so a slow spell that spans a round cancels out.
+python3 - "${serve_rps[*]}" "${ours_all[*]}" "${ours1[*]}" "${run_pre[*]}" "${our_pre[*]}" "${run_wasm[*]}" "${our_wasm[*]}" <<'PY'
+import statistics as st, sys
+serve, ours_all, ours1, run_pre, our_pre, run_wasm, our_wasm = ([float(x) for x in a.split()] for a in sys.argv[1:])
+def cell(v, unit, fmt):
+    return f"{fmt.format(st.median(v))}{unit} [{' '.join(fmt.format(x) for x in v)}]"
+def ratio(ours, peer, fmt):
+    r = [o / p for o, p in zip(ours, peer)]
+    return f"{fmt.format(st.median(r))}x [{' '.join(fmt.format(x) for x in r)}]"
+print("| figure | peer | siteboss | siteboss / peer, per round |")
+print("|---|---|---|---|")
+print(f"| HTTP hello, every core: requests/s vs lifecycles/s | wasmtime serve + wrk -t2 -c16: {cell(serve, '/s', '{:.0f}')} | pooling: {cell(ours_all, '/s', '{:.0f}')} | {ratio(ours_all, serve, '{:.1f}')} |")
+print(f"| HTTP hello, siteboss with 1 thread | (as above) | {cell(ours1, '/s', '{:.0f}')} | {ratio(ours1, serve, '{:.1f}')} |")
+print(f"| CLI hello: whole-process cold start from an artifact | wasmtime run --allow-precompiled: {cell(run_pre, ' ms', '{:.2f}')} | cold_start_precompiled.process: {cell(our_pre, ' ms', '{:.2f}')} | {ratio(our_pre, run_pre, '{:.2f}')} |")
+print(f"| CLI hello: whole-process cold start from .wasm, no cache | wasmtime run -C cache=n: {cell(run_wasm, ' ms', '{:.2f}')} | cold_start.process: {cell(our_wasm, ' ms', '{:.2f}')} | {ratio(our_wasm, run_wasm, '{:.2f}')} |")
+PY
 printf '\nThe HTTP ratio divides lifecycles/s (fresh instance per request, served in process, no sockets) by\nrequests/s over loopback TCP with wrk on the same 2 vCPUs: it is what a host gains by\ninstantiating per request, not a like-for-like network figure.\n'
