@@ -222,16 +222,21 @@ pub fn run(
     // Each profile's wall-clock seconds, for scaling the budgets of the
     // profiles after it to the run's time target.
     let mut profile_seconds: Vec<(f64, f64, f64)> = Vec::new();
+    // Whether the concurrency phase is predicted to reach its cap within its
+    // time limit (decided on the first profile, kept for the rest).
+    let mut keep_density_limit = false;
     for subject in &subjects {
         let a = subject.options.allocator;
         let profile_started = std::time::Instant::now();
         let scale = if profile_seconds.is_empty() {
-            first_profile_scale(
+            let (scale, keep) = first_profile_scale(
                 o,
                 subject,
                 subjects.len(),
                 prepare_started.elapsed().as_secs_f64(),
-            )
+            );
+            keep_density_limit = keep;
+            scale
         } else {
             measure::budget_scale(
                 o.plan.budget.run_seconds,
@@ -243,7 +248,7 @@ pub fn run(
         // Within 1% of the budgets is noise in the prediction, not a cut.
         let scale = if scale >= 0.99 { 1.0 } else { scale };
         let scaled = BenchmarkOptions {
-            plan: o.plan.scaled(scale),
+            plan: o.plan.scaled(scale, keep_density_limit),
             ..o.clone()
         };
         let o = &scaled;
@@ -322,9 +327,11 @@ pub fn run(
             sink(&result);
         }
         // What no budget shortens: a cold start from .wasm compiles however
-        // short its budget, and the counted phase is never scaled.
-        let fixed: f64 = [Phase::ColdStart, Phase::Counts]
+        // short its budget, the counted phase is never scaled, and nor is a
+        // fill predicted to reach its cap.
+        let fixed: f64 = [Phase::ColdStart, Phase::Counts, Phase::Concurrency]
             .iter()
+            .filter(|ph| keep_density_limit || **ph != Phase::Concurrency)
             .filter_map(|ph| result.configurations[idx].phase_seconds.get(ph.name()))
             .sum();
         profile_seconds.push((profile_started.elapsed().as_secs_f64(), fixed, scale));
@@ -341,31 +348,32 @@ pub fn run(
 /// would take, and the budgets are scaled when `profiles` profiles at that
 /// pace would overrun the run's target. Compiling for a cold start from
 /// `.wasm` (twice: a fresh process and a repeat in this one) and the counted
-/// phase cannot be shortened and count as fixed. A fast component predicts
-/// far under its budgets and is not scaled; a slow one is, from the start,
-/// instead of leaving the profiles after it only their minimums.
+/// phase cannot be shortened and count as fixed, and so does a concurrency
+/// phase predicted to reach its cap within its time limit
+/// ([`measure::Plan::fill_to_cap_seconds`]); the second value says whether it
+/// was, so its limit is kept. A fast component predicts far under its
+/// budgets and is not scaled; a slow one is, from the start, instead of
+/// leaving the profiles after it only their minimums.
 fn first_profile_scale(
     o: &BenchmarkOptions,
     subject: &Subject,
     profiles: usize,
     elapsed: f64,
-) -> f64 {
+) -> (f64, bool) {
     let p = &o.plan;
     let b = &p.budget;
     let Some(target) = b.run_seconds else {
-        return 1.0;
+        return (1.0, false);
     };
-    // The fastest of a few lifecycles, after the first: a single sample in
-    // a fresh runtime can be several times the steady pace, and scaling a
-    // fast component's budgets on it would cut its phases for nothing.
-    let Ok(life) = (0..5)
-        .map(|_| subject.lifecycle_estimate())
-        .collect::<anyhow::Result<Vec<_>>>()
-        .map(|v| v.into_iter().min().unwrap_or_default())
-    else {
-        return 1.0;
+    // The fastest of up to 50 lifecycles in one runtime (at most a quarter
+    // second): a single sample in a fresh runtime can be several times the
+    // steady pace, and scaling a fast component's budgets on it would cut
+    // its phases for nothing.
+    let Ok(life) = subject.steady_lifecycle_estimate(50, 0.25) else {
+        return (1.0, false);
     };
     let life = life.as_secs_f64();
+    let fill_to_cap = p.fill_to_cap_seconds(life);
     let compile = subject.compile_time.as_secs_f64();
     let samples = (p.warmup + p.rounds * p.samples_per_round) as f64;
     let points: usize = p.memory_points.iter().sum();
@@ -389,18 +397,21 @@ fn first_profile_scale(
                     .memory_seconds
                     .min(p.memory_rounds as f64 * (0.05 + points as f64 * life))
             }
-            // Two fills, one thread then every core, each up to the limit.
-            Phase::Concurrency => {
-                scalable += (2.0 * p.density.time_limit_seconds)
-                    .min(2.0 * p.density.max_instances as f64 * life)
-            }
+            // Two fills, one thread then every core: to the cap, or to the
+            // time limit.
+            Phase::Concurrency => match fill_to_cap {
+                Some(fill) => fixed += 2.0 * fill,
+                None => scalable += 2.0 * p.density.time_limit_seconds,
+            },
         }
     }
     let n = profiles.max(1) as f64;
+    let keep_density_limit = fill_to_cap.is_some();
     if elapsed + n * (fixed + scalable) <= target {
-        return 1.0;
+        return (1.0, keep_density_limit);
     }
-    measure::scale_for_room(target - elapsed - n * fixed, n * scalable, target)
+    let scale = measure::scale_for_room(target - elapsed - n * fixed, n * scalable, target);
+    (scale, keep_density_limit)
 }
 
 /// Marks `result` as interrupted and hands it to `sink` once more, so the

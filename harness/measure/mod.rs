@@ -256,13 +256,16 @@ impl Plan {
 }
 
 impl Plan {
-    /// This plan with every timed phase's budget, and the concurrency
-    /// phase's time limit, multiplied by `factor` (at most 1). Sample targets
-    /// stay: a phase stops at whichever comes first. The counted phase keeps
-    /// its budget: its plan must not depend on how fast the machine was.
-    pub fn scaled(&self, factor: f64) -> Plan {
+    /// This plan with every timed phase's budget multiplied by `factor` (at
+    /// most 1), and the concurrency phase's time limit too unless
+    /// `keep_density_limit`. Sample targets stay: a phase stops at
+    /// whichever comes first. The counted phase keeps its budget: its plan
+    /// must not depend on how fast the machine was.
+    #[must_use]
+    pub fn scaled(&self, factor: f64, keep_density_limit: bool) -> Plan {
         let f = factor.clamp(0.0, 1.0);
         let b = &self.budget;
+        let density_factor = if keep_density_limit { 1.0 } else { f };
         Plan {
             budget: Budgets {
                 cold_seconds: b.cold_seconds * f,
@@ -273,13 +276,33 @@ impl Plan {
                 ..*b
             },
             density: DensityLimits {
-                time_limit_seconds: self.density.time_limit_seconds * f,
+                time_limit_seconds: self.density.time_limit_seconds * density_factor,
                 ..self.density
             },
             ..self.clone()
         }
     }
+
+    /// The seconds one fill of the concurrency phase is predicted to take to
+    /// reach `max_instances`, for a component whose lifecycle takes
+    /// `lifecycle_seconds`, when that is within the phase's time limit.
+    /// Such a fill ends on its count, so it is a fixed cost of the run:
+    /// cutting its time limit would only turn "reached the cap" into "time
+    /// limit" (for the embedded hello, the million-instance headline). A
+    /// slower component's fill ends on the time limit anyway, and scaling
+    /// that limit only gives fewer instances, said in the report.
+    #[must_use]
+    pub fn fill_to_cap_seconds(&self, lifecycle_seconds: f64) -> Option<f64> {
+        let fill = self.density.max_instances as f64 * lifecycle_seconds * FILL_PER_LIFECYCLE;
+        (fill <= self.density.time_limit_seconds).then_some(fill)
+    }
 }
+
+/// A pooled fill's time per instance over a warm lifecycle's, measured on
+/// the embedded hello on the Intel runner: 16.5-20.2 s for a million
+/// against 7.4-11.2 us lifecycles, 1.8-2.2x (the fill keeps every instance,
+/// so fresh slots and heap fault in).
+pub const FILL_PER_LIFECYCLE: f64 = 2.0;
 
 /// The factor profile `done.len()` of `profiles` scales its budgets by, so
 /// the run ends within `run_seconds` of its start. `done` holds, for each
@@ -448,6 +471,37 @@ impl Subject {
         Ok(subjects)
     }
 
+    /// The fastest of up to `samples` lifecycles in one runtime, stopping
+    /// after `max_seconds`: the steady pace, for predicting how long phases
+    /// of many lifecycles take (a fresh runtime's first few are several times
+    /// slower).
+    ///
+    /// # Errors
+    ///
+    /// As [`Subject::lifecycle_estimate`].
+    pub fn steady_lifecycle_estimate(
+        &self,
+        samples: usize,
+        max_seconds: f64,
+    ) -> anyhow::Result<Duration> {
+        let rt = self.runtime(2)?;
+        let started = Instant::now();
+        let mut best = Duration::MAX;
+        for _ in 0..samples.max(2) {
+            let t0 = Instant::now();
+            let mut live = rt.instantiate()?;
+            if rt.has_run() {
+                rt.run(&mut live)?;
+            }
+            drop(live);
+            best = best.min(t0.elapsed());
+            if started.elapsed().as_secs_f64() >= max_seconds {
+                break;
+            }
+        }
+        Ok(best)
+    }
+
     /// How long one lifecycle (or instantiation, without `run`) takes: the
     /// second of two, timed in a runtime with a small pool. An estimate the
     /// phases size their work to their budgets with.
@@ -547,9 +601,19 @@ mod tests {
     }
 
     #[test]
+    fn a_fill_predicted_to_reach_the_cap_within_the_limit_is_a_fixed_cost() {
+        let p = Plan::full();
+        let limit = p.density.time_limit_seconds;
+        let n = p.density.max_instances as f64;
+        let fast = limit / n / FILL_PER_LIFECYCLE / 2.0;
+        assert_eq!(p.fill_to_cap_seconds(fast), Some(limit / 2.0));
+        assert_eq!(p.fill_to_cap_seconds(fast * 4.0), None);
+    }
+
+    #[test]
     fn scaling_shrinks_timed_budgets_but_not_sample_targets_or_the_counted_plan() {
         let p = Plan::quick();
-        let s = p.scaled(0.5);
+        let s = p.scaled(0.5, false);
         assert_eq!(s.budget.warm_seconds, p.budget.warm_seconds * 0.5);
         assert_eq!(s.budget.cold_seconds, p.budget.cold_seconds * 0.5);
         assert_eq!(
@@ -561,6 +625,12 @@ mod tests {
             (s.rounds, s.samples_per_round, s.cold_processes),
             (p.rounds, p.samples_per_round, p.cold_processes)
         );
-        assert_eq!(p.scaled(3.0), p, "never scaled up");
+        assert_eq!(p.scaled(3.0, false), p, "never scaled up");
+        let kept = p.scaled(0.5, true);
+        assert_eq!(
+            kept.density.time_limit_seconds,
+            p.density.time_limit_seconds
+        );
+        assert_eq!(kept.budget.warm_seconds, s.budget.warm_seconds);
     }
 }
