@@ -327,11 +327,9 @@ pub fn run(
             sink(&result);
         }
         // What no budget shortens: a cold start from .wasm compiles however
-        // short its budget, the counted phase is never scaled, and nor is a
-        // fill predicted to reach its cap.
-        let fixed: f64 = [Phase::ColdStart, Phase::Counts, Phase::Concurrency]
+        // short its budget, and the counted phase is never scaled.
+        let fixed: f64 = [Phase::ColdStart, Phase::Counts]
             .iter()
-            .filter(|ph| keep_density_limit || **ph != Phase::Concurrency)
             .filter_map(|ph| result.configurations[idx].phase_seconds.get(ph.name()))
             .sum();
         profile_seconds.push((profile_started.elapsed().as_secs_f64(), fixed, scale));
@@ -348,10 +346,10 @@ pub fn run(
 /// would take, and the budgets are scaled when `profiles` profiles at that
 /// pace would overrun the run's target. Compiling for a cold start from
 /// `.wasm` (twice: a fresh process and a repeat in this one) and the counted
-/// phase cannot be shortened and count as fixed, and so does a concurrency
-/// phase predicted to reach its cap within its time limit
-/// ([`measure::Plan::fill_to_cap_seconds`]); the second value says whether it
-/// was, so its limit is kept. A fast component predicts far under its
+/// phase cannot be shortened and count as fixed. The second value says
+/// whether the concurrency phase is predicted to reach its cap within its
+/// time limit ([`measure::Plan::fill_to_cap_seconds`]), so that limit is
+/// kept when the other budgets are scaled. A fast component predicts far under its
 /// budgets and is not scaled; a slow one is, from the start, instead of
 /// leaving the profiles after it only their minimums.
 fn first_profile_scale(
@@ -397,12 +395,16 @@ fn first_profile_scale(
                     .memory_seconds
                     .min(p.memory_rounds as f64 * (0.05 + points as f64 * life))
             }
-            // Two fills, one thread then every core: to the cap, or to the
-            // time limit.
-            Phase::Concurrency => match fill_to_cap {
-                Some(fill) => fixed += 2.0 * fill,
-                None => scalable += 2.0 * p.density.time_limit_seconds,
-            },
+            // Two fills, one thread then every core, each up to the limit.
+            // Counted as scalable even when its limit is kept: a profile
+            // whose pool or map count caps it far below `max_instances`
+            // (pooling-cow, on-demand) fills for seconds, and counting every
+            // profile's fill to a million as fixed cut the pooling profile's
+            // other budgets to their minimums.
+            Phase::Concurrency => {
+                scalable += (2.0 * p.density.time_limit_seconds)
+                    .min(2.0 * p.density.max_instances as f64 * life)
+            }
         }
     }
     let n = profiles.max(1) as f64;

@@ -286,11 +286,11 @@ impl Plan {
     /// The seconds one fill of the concurrency phase is predicted to take to
     /// reach `max_instances`, for a component whose lifecycle takes
     /// `lifecycle_seconds`, when that is within the phase's time limit.
-    /// Such a fill ends on its count, so it is a fixed cost of the run:
-    /// cutting its time limit would only turn "reached the cap" into "time
-    /// limit" (for the embedded hello, the million-instance headline). A
-    /// slower component's fill ends on the time limit anyway, and scaling
-    /// that limit only gives fewer instances, said in the report.
+    /// Such a fill ends on its count, so its time limit is not scaled:
+    /// cutting it would only turn "reached the cap" into "time limit" (for
+    /// the embedded hello, the million-instance headline). A slower
+    /// component's fill ends on the time limit anyway, and scaling that
+    /// limit only gives fewer instances, said in the report.
     #[must_use]
     pub fn fill_to_cap_seconds(&self, lifecycle_seconds: f64) -> Option<f64> {
         let fill = self.density.max_instances as f64 * lifecycle_seconds * FILL_PER_LIFECYCLE;
@@ -601,7 +601,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fill_predicted_to_reach_the_cap_within_the_limit_is_a_fixed_cost() {
+    fn a_fill_is_predicted_to_reach_the_cap_only_within_the_limit() {
         let p = Plan::full();
         let limit = p.density.time_limit_seconds;
         let n = p.density.max_instances as f64;
