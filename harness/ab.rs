@@ -211,6 +211,10 @@ struct LockstepChild {
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     stderr: tempfile::NamedTempFile,
+    /// The child's working directory for its artifacts, owned here and
+    /// removed after the child is reaped: a child killed on an error path
+    /// cannot remove its own.
+    dir: tempfile::TempDir,
 }
 
 impl LockstepChild {
@@ -239,6 +243,10 @@ impl LockstepChild {
         }
         let stderr = tempfile::NamedTempFile::new()
             .map_err(|e| bad(format!("cannot create a temporary file: {e}")))?;
+        let dir = tempfile::Builder::new()
+            .prefix("siteboss-lockstep-")
+            .tempdir()
+            .map_err(|e| bad(format!("cannot create a temporary directory: {e}")))?;
         let err_file = stderr
             .reopen()
             .map_err(|e| bad(format!("cannot create a temporary file: {e}")))?;
@@ -284,6 +292,7 @@ impl LockstepChild {
                 stdin: Some(stdin),
                 lines: rx,
                 stderr,
+                dir,
             },
             fixed,
         ))
@@ -361,7 +370,11 @@ impl LockstepChild {
     }
 
     fn send_hello(&mut self, hello: &Hello) -> Result<(), AbError> {
-        self.send(&serde_json::to_string(hello).expect("a hello serialises"))
+        let hello = Hello {
+            dir: Some(self.dir.path().to_path_buf()),
+            ..hello.clone()
+        };
+        self.send(&serde_json::to_string(&hello).expect("a hello serialises"))
     }
 
     fn ready(&mut self) -> Result<Ready, AbError> {
@@ -554,6 +567,7 @@ pub fn run(
         call_timeout_ms: o.call_timeout_ms,
         max_memory_bytes: o.max_memory_bytes,
         output_limit: o.output_limit,
+        dir: None,
     };
     // Several children per side, started together and prepared in
     // parallel; pairs rotate through them (see the loop below).

@@ -55,6 +55,11 @@ pub struct Hello {
     pub max_memory_bytes: u64,
     /// Output kept per stream, in bytes.
     pub output_limit: usize,
+    /// A directory for the child's artifacts that the parent owns and
+    /// removes, so a child killed on an error path leaves nothing behind.
+    /// Without one (an older parent) the child makes and removes its own.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
 }
 
 /// What the child prepared.
@@ -213,7 +218,8 @@ pub fn serve() -> i32 {
 struct Prepared {
     ready: Ready,
     runtimes: Vec<(Allocator, Runtime)>,
-    _dir: tempfile::TempDir,
+    /// The child's own directory, when the parent gave none.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Prepared {
@@ -227,9 +233,15 @@ impl Prepared {
 
 fn prepare(hello: &Hello) -> anyhow::Result<Prepared> {
     let source = ComponentSource::resolve(hello.component.as_deref(), hello.embedded)?;
-    let dir = tempfile::Builder::new()
-        .prefix("siteboss-lockstep-")
-        .tempdir()?;
+    let (dir, own) = match &hello.dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("siteboss-lockstep-")
+                .tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
     let base = RuntimeOptions {
         call_timeout_ms: hello.call_timeout_ms,
         max_memory_bytes: hello.max_memory_bytes,
@@ -239,7 +251,7 @@ fn prepare(hello: &Hello) -> anyhow::Result<Prepared> {
     };
     let mut runtimes = Vec::new();
     let mut profiles = Vec::new();
-    for subject in Subject::prepare_all(&source, &hello.allocators, &base, dir.path())? {
+    for subject in Subject::prepare_all(&source, &hello.allocators, &base, &dir)? {
         let allocator = subject.options.allocator;
         let rt = subject.runtime(u64::from(LATENCY_POOL_CAPACITY))?;
         profiles.push(ReadyProfile {
@@ -259,7 +271,7 @@ fn prepare(hello: &Hello) -> anyhow::Result<Prepared> {
             profiles,
         },
         runtimes,
-        _dir: dir,
+        _dir: own,
     })
 }
 

@@ -150,6 +150,27 @@ fn could_not_run_cases_exit_2_with_one_line() {
     one_line_error(&out, "HEAD: the child ended without an answer");
     assert!(out.stderr.contains("out of luck"), "{}", out.stderr);
 
+    // The same failure leaves no working directory behind: BASE's children
+    // (this build) had prepared theirs and were killed on the error path.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_to_end(
+        siteboss_command([
+            "ab".as_ref(),
+            me().as_ref(),
+            dies.as_os_str(),
+            "--allocator".as_ref(),
+            "pooling".as_ref(),
+        ])
+        .env("TMPDIR", tmp.path()),
+    );
+    one_line_error(&out, "HEAD: the child ended without an answer");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with("siteboss-lockstep-"))
+        .collect();
+    assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
+
     // A build that measures another component.
     let other = fake(
         dir.path(),
