@@ -31,5 +31,11 @@ fn main() {
     // (its heap, stacks, libraries and JIT code still are). `-z
     // pack-relative-relocs` (RELR) kept PIE but saved only 8% of instructions
     // and no page faults. Only the binary: tests and benches stay PIE.
-    println!("cargo:rustc-link-arg-bins=-no-pie");
+    // Linux with the gnu/musl linkers only, and not a static-pie build.
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
+    let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|f| f.split(',').any(|x| x == "crt-static"));
+    if linux && !crt_static {
+        println!("cargo:rustc-link-arg-bins=-no-pie");
+    }
 }

@@ -327,9 +327,12 @@ pub fn run(
             sink(&result);
         }
         // What no budget shortens: a cold start from .wasm compiles however
-        // short its budget, and the counted phase is never scaled.
-        let fixed: f64 = [Phase::ColdStart, Phase::Counts]
+        // short its budget, the counted phase is never scaled, and nor is a
+        // concurrency phase whose time limit was kept (dividing its seconds
+        // by the scale would count time never spent).
+        let fixed: f64 = [Phase::ColdStart, Phase::Counts, Phase::Concurrency]
             .iter()
+            .filter(|ph| keep_density_limit || **ph != Phase::Concurrency)
             .filter_map(|ph| result.configurations[idx].phase_seconds.get(ph.name()))
             .sum();
         profile_seconds.push((profile_started.elapsed().as_secs_f64(), fixed, scale));
@@ -363,10 +366,10 @@ fn first_profile_scale(
     let Some(target) = b.run_seconds else {
         return (1.0, false);
     };
-    // The fastest of up to 50 lifecycles in one runtime (at most a quarter
-    // second): a single sample in a fresh runtime can be several times the
-    // steady pace, and scaling a fast component's budgets on it would cut
-    // its phases for nothing.
+    // The fastest of at least two and up to 50 lifecycles in one runtime,
+    // stopping after a quarter second: a single sample in a fresh runtime can
+    // be several times the steady pace, and scaling a fast component's
+    // budgets on it would cut its phases for nothing.
     let Ok(life) = subject.steady_lifecycle_estimate(50, 0.25) else {
         return (1.0, false);
     };
@@ -403,7 +406,7 @@ fn first_profile_scale(
             // other budgets to their minimums.
             Phase::Concurrency => {
                 scalable += (2.0 * p.density.time_limit_seconds)
-                    .min(2.0 * p.density.max_instances as f64 * life)
+                    .min(2.0 * p.density.max_instances as f64 * life * measure::FILL_PER_LIFECYCLE)
             }
         }
     }

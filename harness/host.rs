@@ -367,3 +367,72 @@ impl ResourceLimiter for Limiter {
         self.limits.memories()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every interface of the table, linked together, defines each function
+    /// once (a second definition of a name is an error) — what a component
+    /// importing all of WASI 0.2 gets.
+    #[test]
+    fn every_wasi_interface_links_together() {
+        let engine = wasmtime::Engine::default();
+        let mut linker = Linker::<Host>::new(&engine);
+        add_imported_wasi(&mut linker, &|_| true).expect("all of WASI links");
+    }
+
+    /// The interfaces a component does not import are not linked, so its
+    /// cold start does not pay for them; one it does import is.
+    #[test]
+    fn only_the_imported_interfaces_are_linked() {
+        let engine = wasmtime::Engine::default();
+        let mut linker = Linker::<Host>::new(&engine);
+        let mut asked = Vec::new();
+        let seen = std::cell::RefCell::new(&mut asked);
+        add_imported_wasi(&mut linker, &|name| {
+            seen.borrow_mut().push(name.to_owned());
+            name == "wasi:cli/stdout"
+        })
+        .expect("links");
+        // The 27 interfaces of `wasmtime_wasi::p2::add_to_linker_sync` are
+        // each offered (monotonic-clock twice: once more for the bounded
+        // waits).
+        let mut unique = asked.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 27, "{unique:?}");
+        for package in [
+            "wasi:io/",
+            "wasi:clocks/",
+            "wasi:filesystem/",
+            "wasi:random/",
+            "wasi:cli/",
+            "wasi:sockets/",
+        ] {
+            assert!(
+                asked.iter().any(|n| n.starts_with(package)),
+                "{package} missing from {asked:?}"
+            );
+        }
+        // stdout was linked: defining it again is refused; stderr was not.
+        let define = |linker: &mut Linker<Host>, interface: &str, func: &str| {
+            linker
+                .instance(&format!("{interface}@0.2.12"))
+                .and_then(|mut i| {
+                    i.func_wrap(func, |_cx: wasmtime::StoreContextMut<'_, Host>, (): ()| {
+                        Ok((0u32,))
+                    })
+                })
+                .is_ok()
+        };
+        assert!(
+            !define(&mut linker, "wasi:cli/stdout", "get-stdout"),
+            "wasi:cli/stdout was not linked"
+        );
+        assert!(
+            define(&mut linker, "wasi:cli/stderr", "get-stderr"),
+            "wasi:cli/stderr was linked"
+        );
+    }
+}

@@ -21,6 +21,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 rounds="${1:-5}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "peers.sh: ROUNDS must be a positive integer, not '$rounds'" >&2; exit 2; }
 secs="${PEERS_SECONDS:-10}"
 wroot="${WASMTIME_ROOT:-$HOME/.local/wasmtime-48}"
 wasmtime="$wroot/bin/wasmtime"
@@ -56,6 +57,7 @@ for r in $(seq 1 "$rounds"); do
   wrk -t2 -c16 -d2s "http://127.0.0.1:$port/" >/dev/null            # warm-up
   rps="$(wrk -t2 -c16 -d"${secs}s" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')"
   kill "$spid"; wait "$spid" 2>/dev/null || true
+  [[ -n "$rps" ]] || { echo "peers.sh: wrk reported no Requests/sec" >&2; exit 2; }
   serve_rps+=("$rps")
 
   echo "round $r/$rounds: siteboss HTTP throughput" >&2
@@ -89,7 +91,7 @@ print(c['cold_start_precompiled']['process']['median']/1e6, c['cold_start']['pro
 done
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
-printf '\n## Peers, same machine, same script run (%s, %s vCPU; siteboss %s; %s round(s))\n\n' "$cpu" "$(nproc)" "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$rounds"
+printf '\n## Peers, same machine, same script run (%s, %s vCPU; siteboss %s; %s round(s))\n\n' "$cpu" "$(nproc)" "$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)" "$rounds"
 # Medians over rounds, each round in brackets; the ratio is the median of
 # the rounds' own ratios (peer and siteboss measured seconds apart, in the
 # same round), so a slow spell that spans a round cancels out.
@@ -99,7 +101,7 @@ serve, ours_all, ours1, run_pre, our_pre, run_wasm, our_wasm = ([float(x) for x 
 def cell(v, unit, fmt):
     return f"{fmt.format(st.median(v))}{unit} [{' '.join(fmt.format(x) for x in v)}]"
 def ratio(ours, peer, fmt):
-    r = [o / p for o, p in zip(ours, peer)]
+    r = [o / p for o, p in zip(ours, peer, strict=True)]
     return f"{fmt.format(st.median(r))}x [{' '.join(fmt.format(x) for x in r)}]"
 print("| figure | peer | siteboss | siteboss / peer, per round |")
 print("|---|---|---|---|")

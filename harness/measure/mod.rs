@@ -471,8 +471,8 @@ impl Subject {
         Ok(subjects)
     }
 
-    /// The fastest of up to `samples` lifecycles in one runtime, stopping
-    /// after `max_seconds`: the steady pace, for predicting how long phases
+    /// The fastest of at least two and up to `samples` lifecycles in one
+    /// runtime, stopping after `max_seconds`: the steady pace, for predicting how long phases
     /// of many lifecycles take (a fresh runtime's first few are several times
     /// slower).
     ///
