@@ -475,32 +475,22 @@ fn budget_cuts(phase: Phase, p: &Plan, cfg: &ConfigurationResult) -> Vec<Budgete
     };
     let per_round = p.rounds * p.samples_per_round;
     match phase {
-        Phase::ColdStart => cfg
-            .cold_start
-            .as_ref()
-            .and_then(|c| {
-                cut(
-                    "fresh processes",
-                    c.in_process.n,
-                    p.cold_processes,
-                    b.cold_seconds,
-                )
-            })
-            .into_iter()
-            .collect(),
-        Phase::ColdStartPrecompiled => cfg
-            .cold_start_precompiled
-            .as_ref()
-            .and_then(|c| {
-                cut(
-                    "fresh processes",
-                    c.in_process.n,
-                    p.cold_processes,
-                    b.cold_seconds,
-                )
-            })
-            .into_iter()
-            .collect(),
+        Phase::ColdStart | Phase::ColdStartPrecompiled => if phase == Phase::ColdStart {
+            &cfg.cold_start
+        } else {
+            &cfg.cold_start_precompiled
+        }
+        .as_ref()
+        .and_then(|c| {
+            cut(
+                "fresh processes",
+                c.in_process.n,
+                p.cold_processes,
+                b.cold_seconds,
+            )
+        })
+        .into_iter()
+        .collect(),
         Phase::WarmStart => cfg
             .warm_start
             .as_ref()

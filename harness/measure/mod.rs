@@ -304,6 +304,18 @@ impl Plan {
 /// so fresh slots and heap fault in).
 pub const FILL_PER_LIFECYCLE: f64 = 2.0;
 
+/// One lifecycle in `rt`, timed: instantiate, run or serve when the
+/// component has a workload, drop.
+fn timed_lifecycle(rt: &Runtime) -> anyhow::Result<Duration> {
+    let t0 = Instant::now();
+    let mut live = rt.instantiate()?;
+    if rt.has_run() {
+        rt.run(&mut live)?;
+    }
+    drop(live);
+    Ok(t0.elapsed())
+}
+
 /// The factor profile `done.len()` of `profiles` scales its budgets by, so
 /// the run ends within `run_seconds` of its start. `done` holds, for each
 /// profile already run, its wall-clock seconds, the part of them no budget
@@ -488,13 +500,7 @@ impl Subject {
         let started = Instant::now();
         let mut best = Duration::MAX;
         for _ in 0..samples.max(2) {
-            let t0 = Instant::now();
-            let mut live = rt.instantiate()?;
-            if rt.has_run() {
-                rt.run(&mut live)?;
-            }
-            drop(live);
-            best = best.min(t0.elapsed());
+            best = best.min(timed_lifecycle(&rt)?);
             if started.elapsed().as_secs_f64() >= max_seconds {
                 break;
             }
@@ -511,17 +517,8 @@ impl Subject {
     /// Fails when the artifact does not load or the instance fails.
     pub fn lifecycle_estimate(&self) -> anyhow::Result<Duration> {
         let rt = self.runtime(2)?;
-        let once = || -> anyhow::Result<Duration> {
-            let t0 = Instant::now();
-            let mut live = rt.instantiate()?;
-            if rt.has_run() {
-                rt.run(&mut live)?;
-            }
-            drop(live);
-            Ok(t0.elapsed())
-        };
-        once()?;
-        once()
+        timed_lifecycle(&rt)?;
+        timed_lifecycle(&rt)
     }
 
     /// The options with the pool sized for `capacity` live instances.
