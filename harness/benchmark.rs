@@ -268,6 +268,7 @@ pub fn run(
             throughput: Vec::new(),
             counts: None,
             phase_seconds: Default::default(),
+            phase_steal: Default::default(),
             budget_scale: (scale < 1.0).then_some(scale),
         };
         if let Some(err) = &subject.run_error {
@@ -301,6 +302,7 @@ pub fn run(
         for phase in Phase::ALL.into_iter().filter(|ph| o.phases.contains(ph)) {
             progress.phase(&format!("{a}: {}", phase.name()));
             let phase_started = std::time::Instant::now();
+            let ticks_before = crate::measure::os::cpu_ticks();
             let outcome = run_phase(
                 phase,
                 subject,
@@ -313,6 +315,14 @@ pub fn run(
             result.configurations[idx]
                 .phase_seconds
                 .insert(phase.name().into(), phase_started.elapsed().as_secs_f64());
+            if let Some(steal) = ticks_before
+                .zip(crate::measure::os::cpu_ticks())
+                .and_then(|(b, a)| crate::measure::os::steal_share(b, a))
+            {
+                result.configurations[idx]
+                    .phase_steal
+                    .insert(phase.name().into(), steal);
+            }
             if crate::interrupt::requested() {
                 return Ok(interrupted(result, sink));
             }

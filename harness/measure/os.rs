@@ -19,6 +19,36 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// The machine's CPU time so far, all CPUs, in clock ticks: `(stolen,
+/// total)` from the first line of `/proc/stat`. Stolen time is what the
+/// hypervisor gave to other guests while this one had work to run.
+pub fn cpu_ticks() -> Option<(u64, u64)> {
+    parse_cpu_ticks(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// [`cpu_ticks`] from the text of `/proc/stat`.
+pub fn parse_cpu_ticks(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().next()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal; guest time is already
+    // inside user and nice.
+    let ticks: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    (ticks.len() == 8).then(|| (ticks[7], ticks.iter().sum()))
+}
+
+/// The share of all CPU time the hypervisor stole between two
+/// [`cpu_ticks`] readings, or `None` when no tick passed.
+pub fn steal_share(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
+    let total = after.1.checked_sub(before.1)?;
+    (total > 0).then(|| after.0.saturating_sub(before.0) as f64 / total as f64)
+}
+
 /// Minor page faults of this whole process so far (`getrusage(RUSAGE_SELF)`).
 pub fn minor_faults() -> u64 {
     rusage(libc::RUSAGE_SELF).map_or(0, |r| r.ru_minflt as u64)

@@ -199,6 +199,11 @@ pub struct ConfigurationResult {
     /// where a run's time went.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub phase_seconds: BTreeMap<String, f64>,
+    /// The share of the machine's CPU time (all CPUs) the hypervisor stole
+    /// during each phase, by phase name, from `/proc/stat`: a virtual
+    /// machine's slow spells, which read as slower timed figures.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phase_steal: BTreeMap<String, f64>,
     /// The factor this profile's phase budgets were scaled by so that the
     /// run fits its time target (`None`: unscaled).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -168,6 +168,11 @@ pub fn document(r: &BenchmarkResult) -> Document {
 /// The key of the whole run's time target in `Settings::budget_seconds`.
 pub const RUN_TARGET_KEY: &str = "whole run";
 
+/// Steal shown beside a phase's seconds from this share up.
+const STEAL_SHOWN: f64 = 0.01;
+/// Steal that earns a line of its own.
+const STEAL_WARNED: f64 = 0.05;
+
 /// Where the run's wall-clock time went: probing and compiling, then each
 /// profile's phases, longest first. `None` for a result without timings
 /// (one written before they were recorded).
@@ -188,9 +193,26 @@ fn time_section(r: &BenchmarkResult) -> Option<Section> {
             c.allocator,
             phases
                 .iter()
-                .map(|(p, s)| format!("{p} {s:.1} s"))
+                .map(|(p, s)| match c.phase_steal.get(*p) {
+                    Some(st) if *st >= STEAL_SHOWN => {
+                        format!("{p} {s:.1} s, {:.0}% stolen", st * 100.0)
+                    }
+                    _ => format!("{p} {s:.1} s"),
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
+        ));
+    }
+    let worst = r
+        .configurations
+        .iter()
+        .flat_map(|c| c.phase_steal.iter().map(move |(p, s)| (c.allocator, p, *s)))
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    if let Some((allocator, phase, steal)) = worst.filter(|w| w.2 >= STEAL_WARNED) {
+        lines.push(format!(
+            "The hypervisor stole up to {:.0}% of this machine's CPU time during a phase \
+             ({allocator}: {phase}): timed figures from such phases read slow; counted ones do not.",
+            steal * 100.0
         ));
     }
     (!lines.is_empty()).then(|| Section {

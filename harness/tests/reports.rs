@@ -6,6 +6,7 @@
 mod common;
 
 use serde_json::{Value, json};
+use siteboss::model::BenchmarkResult;
 use std::process::Command;
 
 /// The BMF JSON Schema as Bencher documents it (draft-07), verbatim in
@@ -497,4 +498,69 @@ fn ab_writes_its_ratio_chart_as_html() {
         assert!(page.contains(metric), "{metric}");
     }
     assert!(String::from_utf8_lossy(&out.stdout).contains("```mermaid"));
+}
+
+/// Stolen CPU time is shown beside a phase's seconds, and a phase with much
+/// of it earns a line that says timed figures from it read slow.
+#[test]
+fn where_the_time_went_shows_stolen_cpu_time() {
+    let mut r: BenchmarkResult = serde_json::from_slice(&common::result_json()).unwrap();
+    let c = &mut r.configurations[0];
+    c.phase_seconds.insert("lifecycle".into(), 3.0);
+    c.phase_seconds.insert("warm-start".into(), 2.0);
+    c.phase_steal.insert("lifecycle".into(), 0.42);
+    c.phase_steal.insert("warm-start".into(), 0.001);
+    let doc = siteboss::report::document(&r);
+    let time = doc
+        .sections
+        .iter()
+        .find(|s| s.title == "Where the time went")
+        .expect("a time section");
+    let text = time.lines.join("\n");
+    assert!(text.contains("lifecycle 3.0 s, 42% stolen"), "{text}");
+    assert!(
+        text.contains("warm-start 2.0 s)"),
+        "below 1% is not shown: {text}"
+    );
+    assert!(
+        text.contains("stole up to 42%") && text.contains("pooling: lifecycle"),
+        "{text}"
+    );
+    // Without steal worth a line, there is none.
+    r.configurations[0]
+        .phase_steal
+        .insert("lifecycle".into(), 0.02);
+    let doc = siteboss::report::document(&r);
+    let text = doc
+        .sections
+        .iter()
+        .find(|s| s.title == "Where the time went")
+        .unwrap()
+        .lines
+        .join("\n");
+    assert!(text.contains("lifecycle 3.0 s, 2% stolen"), "{text}");
+    assert!(!text.contains("stole up to"), "{text}");
+}
+
+/// `/proc/stat`'s first line gives stolen and total ticks; a share needs ticks
+/// to have passed.
+#[test]
+fn proc_stat_steal_is_parsed() {
+    use siteboss::measure::os::{parse_cpu_ticks, steal_share};
+    let stat =
+        "cpu  4441072 445742 506467 1389800 6050 0 16360 352334 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+    let t = parse_cpu_ticks(stat).unwrap();
+    assert_eq!(
+        t,
+        (
+            352334,
+            4441072 + 445742 + 506467 + 1389800 + 6050 + 16360 + 352334
+        )
+    );
+    assert_eq!(parse_cpu_ticks("cpu0 1 2 3 4 5 6 7 8\n"), None);
+    assert_eq!(parse_cpu_ticks("cpu 1 2 3\n"), None);
+    assert_eq!(parse_cpu_ticks("cpu 1 2 3 4 5 6 7 x\n"), None);
+    assert_eq!(steal_share((10, 100), (30, 200)), Some(0.2));
+    assert_eq!(steal_share((10, 100), (10, 100)), None);
+    assert_eq!(steal_share((10, 100), (10, 50)), None);
 }

@@ -443,6 +443,7 @@ pub fn result_json() -> Vec<u8> {
                     .collect(),
             }),
             phase_seconds: Default::default(),
+            phase_steal: Default::default(),
             budget_scale: None,
         }],
     };
