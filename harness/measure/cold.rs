@@ -4,7 +4,7 @@
 use super::child::{self, ColdReply, Reply, Request, Task};
 use super::{Budget, Plan, Subject};
 use crate::component::ComponentSource;
-use crate::engine::{Footprint, Load, Runtime, RuntimeOptions, new_engine};
+use crate::engine::{Footprint, Live, Load, Runtime, RuntimeOptions, new_engine};
 use crate::model::{ColdStartResult, Unit};
 use crate::stats::{summarize, summarize_per_round};
 use std::path::Path;
@@ -22,6 +22,35 @@ pub fn once(
     footprint: Footprint,
     artifact: Option<&Path>,
 ) -> anyhow::Result<ColdReply> {
+    timed(source, options, footprint, artifact).map(|(reply, _)| reply)
+}
+
+/// As [`once`], for a child process that exits next: the engine, its pool
+/// and the instance are left to the process's exit instead of being torn
+/// down one by one (a pool-slot reset, unregistering code, unmapping the
+/// pool) just before the kernel unmaps everything anyway. Whole-process
+/// cold start, 12 alternating rounds of 20 processes: x0.947.
+///
+/// # Errors
+///
+/// As [`once`].
+pub fn once_then_exit(
+    source: &ComponentSource,
+    options: &RuntimeOptions,
+    footprint: Footprint,
+    artifact: Option<&Path>,
+) -> anyhow::Result<ColdReply> {
+    let (reply, kept) = timed(source, options, footprint, artifact)?;
+    std::mem::forget(kept);
+    Ok(reply)
+}
+
+fn timed(
+    source: &ComponentSource,
+    options: &RuntimeOptions,
+    footprint: Footprint,
+    artifact: Option<&Path>,
+) -> anyhow::Result<(ColdReply, (Runtime, Live))> {
     let t0 = Instant::now();
     let engine = new_engine(options, &footprint)?;
     let t1 = Instant::now();
@@ -45,13 +74,14 @@ pub fn once(
         None
     };
     let total = t0.elapsed();
-    Ok(ColdReply {
+    let reply = ColdReply {
         engine: (t1 - t0).as_nanos() as u64,
         load: (t2 - t1).as_nanos() as u64,
         instantiate: (t3 - t2).as_nanos() as u64,
         run,
         total: total.as_nanos() as u64,
-    })
+    };
+    Ok((reply, (rt, live)))
 }
 
 /// `n` cold starts, each in a fresh child process, with a pool of `capacity`.

@@ -41,7 +41,7 @@ pub fn serve(path: &Path) -> i32 {
 fn run_task(request: &Request) -> anyhow::Result<Reply> {
     let source = ComponentSource::resolve(request.component.as_deref(), request.embedded)?;
     Ok(match &request.task {
-        Task::Cold { artifact } => Reply::Cold(super::cold::once(
+        Task::Cold { artifact } => Reply::Cold(super::cold::once_then_exit(
             &source,
             &request.options,
             request.footprint,
