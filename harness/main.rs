@@ -32,9 +32,10 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("TOKIO_WORKER_THREADS", "1") };
     }
     // A child-process phase (`siteboss __child REQUEST`) skips clap: building
-    // the whole command tree to parse two arguments was about 5% of the
-    // user-space instructions of a fresh cold-start child. Anything else,
-    // including a malformed child command line, goes through clap.
+    // the whole command tree to parse two arguments was about 5% of a fresh
+    // cold-start child's own CPU samples (perf); skipping it made the whole
+    // process x0.95 (16 alternating rounds of 20). Anything else, including
+    // a malformed child command line, goes through clap.
     if let Some(request) = child_request() {
         return ExitCode::from(siteboss::measure::serve::serve(&request) as u8);
     }
