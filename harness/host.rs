@@ -23,6 +23,60 @@ pub struct Sandbox {
     pub max_wait: Duration,
 }
 
+/// `wasi:random` (both the secure and the insecure interface) read from the
+/// kernel at each call with `getrandom(2)`. wasmtime-wasi's defaults keep a
+/// seeded generator per store (a 320-byte `StdRng` and a 32-byte `SmallRng`,
+/// each boxed): 352 bytes of heap in every live instance, for randomness a
+/// hello world never asks for. The cost moves to the call: one system call
+/// per request for random bytes instead of a user-space generator.
+pub struct KernelRandom;
+
+impl KernelRandom {
+    fn fill(dst: &mut [u8]) {
+        let mut done = 0;
+        while done < dst.len() {
+            let rest = &mut dst[done..];
+            // SAFETY: writes at most `rest.len()` bytes into `rest`.
+            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+            if n > 0 {
+                done += n as usize;
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            // Blocking getrandom(2) fails only when interrupted (retry) or
+            // on a kernel without it (before Linux 3.17), where no honest
+            // randomness can be given.
+            assert!(
+                err.kind() == std::io::ErrorKind::Interrupted,
+                "getrandom(2) failed: {err}"
+            );
+        }
+    }
+}
+
+impl rand_core::TryRng for KernelRandom {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        Self::fill(&mut b);
+        Ok(u32::from_ne_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        Self::fill(&mut b);
+        Ok(u64::from_ne_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        Self::fill(dst);
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for KernelRandom {}
+
 /// What one store holds besides the instance: its WASI context, its captured
 /// output and its limits.
 pub struct Host {
@@ -53,6 +107,8 @@ impl Host {
             .stderr(stderr.clone())
             .arg(&sandbox.program_name)
             .monotonic_clock(Clock)
+            .secure_random(KernelRandom)
+            .insecure_random(KernelRandom)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)

@@ -381,6 +381,21 @@ fn a_short_sleep_is_a_normal_run() {
     assert!(run_error.is_none(), "{run_error:?}");
 }
 
+/// WASI's random interfaces, served by this host's generator
+/// (`host::KernelRandom`), give fresh values: two draws from each differ, so
+/// `run` returns `ok`. A generator returning a constant made this fail.
+#[test]
+fn wasi_random_gives_fresh_values_from_both_interfaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_wat(dir.path(), "random.wasm", &draws_random_in_run());
+    let source = ComponentSource::from_path(&path).unwrap();
+    for allocator in [Allocator::Pooling, Allocator::OnDemand] {
+        let options = RuntimeOptions::new(allocator);
+        let (_, run_error) = Runtime::probe(&source, &options).unwrap();
+        assert!(run_error.is_none(), "{allocator:?}: {run_error:?}");
+    }
+}
+
 #[test]
 fn a_run_that_grows_memory_without_bound_is_stopped_by_the_store_limit() {
     let dir = tempfile::tempdir().unwrap();

@@ -125,6 +125,35 @@ pub fn sleeps_in_run(nanos: u64) -> String {
     )
 }
 
+/// `run` draws two `u64`s from `wasi:random/random` and two from
+/// `wasi:random/insecure`, and traps when either pair is equal (a chance of
+/// 2^-64 each for a working source); otherwise it returns `ok`.
+pub fn draws_random_in_run() -> String {
+    format!(
+        r#"(component
+  (type $ty-random (instance
+    (type $u64-ty (func (result u64)))
+    (export "get-random-u64" (func (type $u64-ty)))))
+  (import "wasi:random/random@0.2.0" (instance $random (type $ty-random)))
+  (type $ty-insecure (instance
+    (type $u64-ty (func (result u64)))
+    (export "get-insecure-random-u64" (func (type $u64-ty)))))
+  (import "wasi:random/insecure@0.2.0" (instance $insecure (type $ty-insecure)))
+  (core func $secure (canon lower (func $random "get-random-u64")))
+  (core func $insecure (canon lower (func $insecure "get-insecure-random-u64")))
+  (core instance $imports (export "secure" (func $secure)) (export "insecure" (func $insecure)))
+  (core module $m
+    (import "host" "secure" (func $secure (result i64)))
+    (import "host" "insecure" (func $insecure (result i64)))
+    (func (export "run") (result i32)
+      (if (i64.eq (call $secure) (call $secure)) (then unreachable))
+      (if (i64.eq (call $insecure) (call $insecure)) (then unreachable))
+      i32.const 0))
+  (core instance $i (instantiate $m (with "host" (instance $imports))))
+  {RUN_EXPORT})"#
+    )
+}
+
 /// A core module, not a component.
 pub const CORE_MODULE: &str = r#"(module (func (export "_start")))"#;
 
