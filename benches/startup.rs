@@ -114,7 +114,7 @@ fn bench_cold(c: &mut Criterion, fixture: &Fixture) {
                     (0..iters)
                         .map(|_| {
                             match cold::once(&s.source, &config.options, s.footprint, artifact) {
-                                Ok(reply) => Duration::from_nanos(reply.total),
+                                Ok((reply, _)) => Duration::from_nanos(reply.total),
                                 Err(e) => panic!(
                                     "{} cold start from {from} failed: {e:#}",
                                     config.allocator

@@ -4,13 +4,18 @@
 use super::child::{self, ColdReply, Reply, Request, Task};
 use super::{Budget, Plan, Subject};
 use crate::component::ComponentSource;
-use crate::engine::{Footprint, Live, Load, Runtime, RuntimeOptions, new_engine};
+use crate::engine::{Footprint, Load, Runtime, RuntimeOptions, new_engine};
 use crate::model::{ColdStartResult, Unit};
 use crate::stats::{summarize, summarize_per_round};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// One cold start in this process, timed part by part.
+/// One cold start in this process, timed part by part. Returns the reply
+/// and what the cold start built (the engine, its pool and the instance): a
+/// long-lived caller drops it; a child process that exits next leaves it to
+/// the exit (`std::mem::forget`) instead of tearing it down one piece at a
+/// time just before the kernel unmaps everything anyway (whole-process cold
+/// start x0.947, 12 alternating rounds of 20 processes).
 ///
 /// # Errors
 ///
@@ -21,36 +26,7 @@ pub fn once(
     options: &RuntimeOptions,
     footprint: Footprint,
     artifact: Option<&Path>,
-) -> anyhow::Result<ColdReply> {
-    timed(source, options, footprint, artifact).map(|(reply, _)| reply)
-}
-
-/// As [`once`], for a child process that exits next: the engine, its pool
-/// and the instance are left to the process's exit instead of being torn
-/// down one by one (a pool-slot reset, unregistering code, unmapping the
-/// pool) just before the kernel unmaps everything anyway. Whole-process
-/// cold start, 12 alternating rounds of 20 processes: x0.947.
-///
-/// # Errors
-///
-/// As [`once`].
-pub fn once_then_exit(
-    source: &ComponentSource,
-    options: &RuntimeOptions,
-    footprint: Footprint,
-    artifact: Option<&Path>,
-) -> anyhow::Result<ColdReply> {
-    let (reply, kept) = timed(source, options, footprint, artifact)?;
-    std::mem::forget(kept);
-    Ok(reply)
-}
-
-fn timed(
-    source: &ComponentSource,
-    options: &RuntimeOptions,
-    footprint: Footprint,
-    artifact: Option<&Path>,
-) -> anyhow::Result<(ColdReply, (Runtime, Live))> {
+) -> anyhow::Result<(ColdReply, impl Sized + use<>)> {
     let t0 = Instant::now();
     let engine = new_engine(options, &footprint)?;
     let t1 = Instant::now();
@@ -196,6 +172,7 @@ pub fn cold_start(
                 subject.footprint,
                 artifact.as_deref(),
             )?
+            .0
             .total as f64,
         );
     }

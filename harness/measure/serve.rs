@@ -41,12 +41,17 @@ pub fn serve(path: &Path) -> i32 {
 fn run_task(request: &Request) -> anyhow::Result<Reply> {
     let source = ComponentSource::resolve(request.component.as_deref(), request.embedded)?;
     Ok(match &request.task {
-        Task::Cold { artifact } => Reply::Cold(super::cold::once_then_exit(
-            &source,
-            &request.options,
-            request.footprint,
-            artifact.as_deref(),
-        )?),
+        Task::Cold { artifact } => {
+            let (reply, built) = super::cold::once(
+                &source,
+                &request.options,
+                request.footprint,
+                artifact.as_deref(),
+            )?;
+            // This process exits next: the kernel unmaps what was built.
+            std::mem::forget(built);
+            Reply::Cold(reply)
+        }
         Task::Memory { artifact, points } => {
             let rt = crate::engine::Runtime::deserialize(
                 &read_artifact(artifact)?,
