@@ -37,6 +37,11 @@ use siteboss::model::Allocator;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// The same heap as the `siteboss` binary (mimalloc, or glibc's malloc with
+/// `SITEBOSS_MALLOC=system`), so the benches time what the CLI runs.
+#[global_allocator]
+static HEAP: siteboss::heap::Heap = siteboss::heap::Heap;
+
 /// One allocator's prepared component and the runtime the warm groups share.
 struct Config {
     allocator: Allocator,

@@ -270,6 +270,7 @@ impl Baseline {
             "kernel",
             "wasmtime_version",
             "rustc_version",
+            "heap_allocator",
         ]
         .iter()
         .filter_map(|k| {

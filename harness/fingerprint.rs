@@ -32,6 +32,7 @@ pub fn current() -> Fingerprint {
         overcommit_memory: read_proc_u64("/proc/sys/vm/overcommit_memory"),
         wasmtime_version: WASMTIME_VERSION.to_owned(),
         rustc_version: RUSTC_VERSION.to_owned(),
+        heap_allocator: crate::heap::describe(),
         siteboss_version: env!("CARGO_PKG_VERSION").to_owned(),
         optimized: !cfg!(debug_assertions),
     }
@@ -107,6 +108,7 @@ mod tests {
             overcommit_memory: Some(0),
             wasmtime_version: "48.0.8".into(),
             rustc_version: "rustc 1.95.0".into(),
+            heap_allocator: "mimalloc 2.3.2".into(),
             siteboss_version: "0.1.0".into(),
             optimized: true,
         }

@@ -640,11 +640,15 @@ impl Gate {
         let diffs = match baseline.body.kind {
             Kind::Timed => baseline.fingerprint_mismatches(&self.settings.fingerprint),
             // Counted figures do not depend on the CPU model, the core count
-            // or the RAM; only on the code and the toolchain.
+            // or the RAM; only on the code, the toolchain and the heap.
             Kind::Counted => baseline
                 .fingerprint_mismatches(&self.settings.fingerprint)
                 .into_iter()
-                .filter(|d| d.starts_with("wasmtime_version") || d.starts_with("rustc_version"))
+                .filter(|d| {
+                    ["wasmtime_version", "rustc_version", "heap_allocator"]
+                        .iter()
+                        .any(|k| d.starts_with(k))
+                })
                 .collect(),
         };
         if !diffs.is_empty() {

@@ -11,6 +11,7 @@ pub mod component;
 pub mod engine;
 pub mod fingerprint;
 pub mod gate;
+pub mod heap;
 pub mod host;
 pub mod http;
 pub mod interrupt;

@@ -13,7 +13,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// mimalloc, or glibc's malloc with `SITEBOSS_MALLOC=system`: see
+/// `siteboss::heap` and README, "The production configuration".
+#[global_allocator]
+static HEAP: siteboss::heap::Heap = siteboss::heap::Heap;
+
 fn main() -> ExitCode {
+    if let Err(e) = siteboss::heap::parse(
+        std::env::var_os(siteboss::heap::ENV)
+            .as_deref()
+            .map(std::os::unix::ffi::OsStrExt::as_bytes),
+    ) {
+        eprintln!("Error: {e}");
+        return ExitCode::from(2);
+    }
     // Errors are printed as one line; capturing a backtrace for each would
     // only cost time, and at map exhaustion it deadlocked a process here.
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {

@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 const MAP_MARGIN: u64 = 2048;
 /// Address space kept free below `RLIMIT_AS`.
 const ADDRESS_MARGIN: u64 = 256 << 20;
+/// Resident memory kept free below `--max-memory`: the heap grows in steps
+/// (mimalloc faults in a fresh page of blocks at a time), so one instance can
+/// add several times the average growth; a cap was passed by 20 KiB with a
+/// margin of two instances' average alone.
+const RSS_MARGIN: u64 = 256 << 10;
 /// Instances between two readings of the limits, at most.
 const MAX_STRIDE: u64 = 1024;
 /// How often the all-cores fill reads the limits.
@@ -147,8 +152,16 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
                     0.0
                 }
             };
+            // Resident growth is lumpy over a short stride (freed heap is
+            // reused, then a fresh page is faulted in): never project less
+            // than the fill's average so far.
+            let average = if n > 0 {
+                now.rss.saturating_sub(rss_start) as f64 / n as f64
+            } else {
+                0.0
+            };
             let (rss_per, maps_per, vsize_per) = (
-                per(last.rss, now.rss),
+                per(last.rss, now.rss).max(average),
                 per(last.maps, now.maps),
                 per(last.vsize, now.vsize),
             );
@@ -163,7 +176,8 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
             };
             let checks: [(bool, Limit, String); 4] = [
                 (
-                    now.rss.saturating_add((2.0 * rss_per) as u64) >= limits.max_memory_bytes,
+                    now.rss.saturating_add((2.0 * rss_per) as u64) + RSS_MARGIN
+                        >= limits.max_memory_bytes,
                     Limit::MaxMemory,
                     format!(
                         "resident memory {} MiB reached the --max-memory cap of {} MiB",
@@ -210,7 +224,12 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
             if let Some((_, limit, detail)) = checks.into_iter().find(|c| c.0) {
                 break (limit, detail);
             }
-            room(limits.max_memory_bytes.saturating_sub(now.rss), rss_per);
+            room(
+                limits
+                    .max_memory_bytes
+                    .saturating_sub(now.rss + RSS_MARGIN),
+                rss_per,
+            );
             room(
                 available.saturating_sub(limits.min_available_bytes),
                 rss_per,
@@ -421,7 +440,9 @@ fn fill_all_cores(
             } else {
                 let rss = os::rss_bytes();
                 let available = os::available_bytes().unwrap_or(u64::MAX);
-                if rss.saturating_add((next * rss_per) as u64) >= limits.max_memory_bytes {
+                if rss.saturating_add((next * rss_per) as u64) + RSS_MARGIN
+                    >= limits.max_memory_bytes
+                {
                     Some((
                         Limit::MaxMemory,
                         format!(

@@ -31,6 +31,10 @@ pub struct Fingerprint {
     pub wasmtime_version: String,
     /// The rustc that built the tool.
     pub rustc_version: String,
+    /// The heap allocator of the measuring processes (`heap::describe`).
+    /// Empty in results written before it was recorded.
+    #[serde(default)]
+    pub heap_allocator: String,
     /// This tool's version.
     pub siteboss_version: String,
     /// Whether the tool was built with optimizations.

@@ -936,10 +936,15 @@ fn runner(r: &BenchmarkResult) -> Section {
                     .unwrap_or("unknown".into())
             ),
             format!(
-                "wasmtime {}, {}, siteboss {}{}",
+                "wasmtime {}, {}, siteboss {}, heap: {}{}",
                 f.wasmtime_version,
                 f.rustc_version,
                 f.siteboss_version,
+                if f.heap_allocator.is_empty() {
+                    "not recorded"
+                } else {
+                    &f.heap_allocator
+                },
                 if f.optimized {
                     ""
                 } else {
