@@ -1,6 +1,9 @@
 //! `siteboss benchmark --quick --json` on the real embedded component: the
 //! schema, and the invariants a user would notice.
 
+mod common;
+
+use common::{run_to_end, siteboss_command};
 use siteboss::model::{BenchmarkResult, Limit, SCHEMA_NAME, SCHEMA_VERSION, Status, Summary};
 use std::process::Command;
 
@@ -305,4 +308,62 @@ fn markdown_and_terminal_reports_mark_cited_figures() {
     assert!(md.contains("### Total memory for N instances"));
     assert!(md.contains("### Concurrent capacity"));
     assert!(md.contains("### Runner"));
+}
+
+#[test]
+fn the_heap_is_chosen_by_the_environment_and_named_in_the_result() {
+    let run = |value: Option<&str>| {
+        let mut cmd = siteboss_command([
+            "benchmark",
+            "--embedded",
+            "cli",
+            "--quick",
+            "--allocator",
+            "pooling",
+            "--phases",
+            "warm-start,cold-start",
+            "--no-native",
+            "--no-progress",
+            "--json",
+            "-",
+        ]);
+        match value {
+            Some(v) => cmd.env(siteboss::heap::ENV, v),
+            None => cmd.env_remove(siteboss::heap::ENV),
+        };
+        run_to_end(&mut cmd)
+    };
+    // A value that names no allocator: one line, exit 2, nothing measured.
+    let bad = run(Some("jemalloc"));
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert_eq!(bad.stderr.lines().count(), 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .starts_with("Error: SITEBOSS_MALLOC=\"jemalloc\" is not an allocator"),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stdout.is_empty(), "{}", bad.stdout);
+    // The default and the system allocator both measure (the cold start
+    // runs in child processes, which inherit the choice), and the result
+    // names the one used.
+    for (value, named) in [(None, "mimalloc 2."), (Some("system"), "malloc")] {
+        let out = run(value);
+        assert_eq!(out.code, Some(0), "{value:?}: {}", out.stderr);
+        let r: BenchmarkResult = serde_json::from_str(&out.stdout).unwrap();
+        assert!(
+            r.runner.heap_allocator.starts_with(named)
+                || (value.is_some() && r.runner.heap_allocator.contains(named)),
+            "{value:?}: {}",
+            r.runner.heap_allocator
+        );
+        assert_eq!(
+            r.runner.heap_allocator.contains("SITEBOSS_MALLOC=system"),
+            value.is_some(),
+            "{}",
+            r.runner.heap_allocator
+        );
+        let c = &r.configurations[0];
+        assert!(c.warm_start.is_some() && c.cold_start.is_some(), "{:?}", c.skipped);
+    }
 }
