@@ -29,6 +29,9 @@ pub enum Command {
     /// beside a native process measured in the same run and the page's cited
     /// Docker, Firecracker and smolvm figures. Runs locally; no network.
     ///
+    /// The process's heap is mimalloc; `SITEBOSS_MALLOC=system` measures with
+    /// the C library's malloc instead (the report's Runner section names it).
+    ///
     /// Exit codes: 0 measured; 2 could not run; 130 or 143 interrupted by
     /// SIGINT or SIGTERM (what was measured is still written, marked partial).
     Benchmark(BenchmarkArgs),

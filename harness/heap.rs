@@ -5,7 +5,7 @@
 //! blocks, so the host's allocator is part of what an instance costs. Against
 //! glibc's malloc, mimalloc 2 filled 1,000,000 live instances on two threads
 //! in x0.67 the time and tore them down in x0.61 (one thread: x0.92, x0.77),
-//! with 0.7% less memory per instance and x0.92 the instructions per
+//! with 0.7% less memory per instance and x0.94 the instructions per
 //! lifecycle (README, "The production configuration", has the commands).
 //! It is built without transparent huge pages (`no_thp`): with them, a fresh
 //! process's peak resident memory doubled (18.7 -> 38.9 MB) and building
