@@ -675,6 +675,20 @@ pub fn run(
             head_ready.wasmtime_version
         ));
     }
+    if base_ready.heap_allocator != head_ready.heap_allocator {
+        let name = |h: &str| {
+            if h.is_empty() {
+                "not reported (built before siteboss named its heap: glibc's malloc)".to_owned()
+            } else {
+                h.to_owned()
+            }
+        };
+        notes.push(format!(
+            "heaps differ, and their difference is part of every ratio: base {}, head {}",
+            name(&base_ready.heap_allocator),
+            name(&head_ready.heap_allocator)
+        ));
+    }
     let judge_all =
         |series: &std::collections::BTreeMap<(Allocator, Metric), Series>| -> Vec<AbRow> {
             tasks

@@ -274,7 +274,14 @@ impl Baseline {
         ]
         .iter()
         .filter_map(|k| {
-            let (a, b) = (self.fingerprint.get(*k)?, now.get(*k)?);
+            let b = now.get(*k)?;
+            let a = match self.fingerprint.get(*k) {
+                Some(a) => a.as_str(),
+                // Baselines older than the heap's field were measured with
+                // glibc's malloc; say so rather than stay silent.
+                None if *k == "heap_allocator" => "not recorded (glibc's malloc)",
+                None => return None,
+            };
             (a != b).then(|| format!("{k}: {a} → {b}"))
         })
         .collect()

@@ -6,11 +6,13 @@
 //! glibc's malloc, mimalloc 2 filled 1,000,000 live instances on two threads
 //! in x0.67 the time and tore them down in x0.61 (one thread: x0.92, x0.77),
 //! with 0.7% less memory per instance and x0.94 the instructions per
-//! lifecycle (README, "The production configuration", has the commands).
-//! It is built without transparent huge pages (`no_thp`): with them, a fresh
+//! lifecycle (README, "Round 2", has the commands).
+//! It is built with `no_thp`: mimalloc then does not `madvise(MADV_HUGEPAGE)`
+//! its arenas. With that call, on this host's THP mode `madvise`, a fresh
 //! process's peak resident memory doubled (18.7 -> 38.9 MB) and building
 //! the engine took x1.75 as long, as each first touch of the heap faulted in
-//! and zeroed 2 MiB. The choice is made once, at the first allocation, from
+//! and zeroed 2 MiB. On a host whose THP mode is `always` the kernel may
+//! still back the arenas with huge pages. The choice is made once, at the first allocation, from
 //! the environment, so one binary can measure both and the child processes
 //! it spawns inherit the same one.
 
@@ -20,6 +22,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The environment variable that picks the allocator.
 pub const ENV: &str = "SITEBOSS_MALLOC";
+const ENV_C: &CStr = c"SITEBOSS_MALLOC";
 
 const UNDECIDED: u8 = 0;
 const MIMALLOC: u8 = 1;
@@ -65,9 +68,10 @@ fn choice() -> u8 {
 
 #[cold]
 fn decide() -> u8 {
-    // SAFETY: getenv neither allocates nor keeps the pointer; the first
-    // allocation happens before `main`, while only one thread exists.
-    let raw = unsafe { libc::getenv(c"SITEBOSS_MALLOC".as_ptr()) };
+    // SAFETY: getenv neither allocates nor keeps the pointer. The first
+    // allocation comes before any thread is spawned or any variable is set
+    // (std's own start-up or the first read of the environment in `main`).
+    let raw = unsafe { libc::getenv(ENV_C.as_ptr()) };
     // SAFETY: a non-null getenv result is a NUL-terminated string.
     let value = (!raw.is_null()).then(|| unsafe { CStr::from_ptr(raw) }.to_bytes());
     // No allocation here (it would recurse): an unknown value falls back to
@@ -78,6 +82,8 @@ fn decide() -> u8 {
         // Before mimalloc's first allocation: reserve address space for its
         // heap 64 MiB at a time instead of 1 GiB, which under an `RLIMIT_AS`
         // took a gigabyte from what the pool and linear memories may reserve.
+        // mimalloc read its options from the environment in its constructor,
+        // so this overrides a user's MIMALLOC_ARENA_RESERVE.
         // SAFETY: sets one integer option; no allocation.
         unsafe { mi_option_set(MI_OPTION_ARENA_RESERVE, ARENA_RESERVE_KIB) };
         MIMALLOC
@@ -143,6 +149,8 @@ unsafe impl GlobalAlloc for Heap {
 unsafe extern "C" {
     fn mi_version() -> libc::c_int;
     fn mi_option_set(option: libc::c_int, value: libc::c_long);
+    #[cfg(test)]
+    fn mi_option_get(option: libc::c_int) -> libc::c_long;
 }
 
 /// `mi_option_arena_reserve` in mimalloc 2.3's `mi_option_t` (include/mimalloc.h).
@@ -152,20 +160,19 @@ const MI_OPTION_ARENA_RESERVE: libc::c_int = 23;
 /// of its 32 MiB segments. Later reservations double every 8 arenas.
 const ARENA_RESERVE_KIB: libc::c_long = 64 * 1024;
 
-/// The allocator a `siteboss` process started with this environment uses,
-/// for reports: `mimalloc 2.3.2`, or `glibc malloc 2.36 (SITEBOSS_MALLOC=system)`.
-/// Read from the environment rather than from this process's own choice, so
-/// a test process that runs the binary (the gate) names the binary's heap.
+/// The heap this process allocates from, for reports: `mimalloc 2.3.2`, or
+/// `glibc malloc 2.36 (SITEBOSS_MALLOC=system)`. A process that does not
+/// install [`Heap`] as its global allocator (unit tests) never decides, and
+/// uses the C library's malloc whatever the environment says.
 pub fn describe() -> String {
-    let value = std::env::var_os(ENV);
-    match parse(value.as_deref().map(std::os::unix::ffi::OsStrExt::as_bytes)) {
-        Ok(Choice::Mimalloc) => {
+    match CHOICE.load(Ordering::Relaxed) {
+        MIMALLOC => {
             // SAFETY: mi_version only returns a constant.
             let v = unsafe { mi_version() };
-            format!("mimalloc {}.{}.{}", v / 100 / 100, v / 100 % 100, v % 100)
+            format!("mimalloc {}.{}.{}", v / 10000, v / 100 % 100, v % 100)
         }
-        Ok(Choice::System) => format!("{} ({ENV}=system)", system_malloc()),
-        Err(e) => e,
+        SYSTEM => format!("{} ({ENV}=system)", system_malloc()),
+        _ => format!("{} (siteboss::heap::Heap not installed)", system_malloc()),
     }
 }
 
@@ -195,5 +202,26 @@ mod tests {
         let e = parse(Some(b"jemalloc")).unwrap_err();
         assert!(e.contains("SITEBOSS_MALLOC=\"jemalloc\""), "{e}");
         assert!(e.contains("`system`"), "{e}");
+    }
+
+    #[test]
+    fn the_variable_and_the_mimalloc_option_are_the_ones_linked() {
+        assert_eq!(ENV_C.to_str(), Ok(ENV));
+        // `MI_OPTION_ARENA_RESERVE` is an index into the linked mimalloc's
+        // option enum: its default (1 GiB, in KiB) shows it is the right one.
+        // This test process does not install `Heap`, so nothing has set it.
+        // SAFETY: reads one option.
+        let reserve = unsafe { mi_option_get(MI_OPTION_ARENA_RESERVE) };
+        assert_eq!(reserve, 1 << 20, "arena_reserve default in KiB");
+        // SAFETY: returns a constant.
+        let v = unsafe { mi_version() };
+        assert_eq!(v / 100, 203, "mimalloc 2.3.x, whose enum the index is from: {v}");
+    }
+
+    #[test]
+    fn a_process_without_the_heap_names_the_c_library_malloc() {
+        let d = describe();
+        assert!(d.ends_with("(siteboss::heap::Heap not installed)"), "{d}");
+        assert!(!d.starts_with("mimalloc"), "{d}");
     }
 }

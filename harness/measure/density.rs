@@ -176,11 +176,13 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
             };
             let checks: [(bool, Limit, String); 4] = [
                 (
-                    now.rss.saturating_add((2.0 * rss_per) as u64) + RSS_MARGIN
+                    now.rss
+                        .saturating_add((2.0 * rss_per) as u64)
+                        .saturating_add(RSS_MARGIN)
                         >= limits.max_memory_bytes,
                     Limit::MaxMemory,
                     format!(
-                        "resident memory {} MiB reached the --max-memory cap of {} MiB",
+                        "resident memory {} MiB came within two instances and 256 KiB of the --max-memory cap of {} MiB",
                         now.rss >> 20,
                         limits.max_memory_bytes >> 20
                     ),
@@ -227,7 +229,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
             room(
                 limits
                     .max_memory_bytes
-                    .saturating_sub(now.rss + RSS_MARGIN),
+                    .saturating_sub(now.rss.saturating_add(RSS_MARGIN)),
                 rss_per,
             );
             room(
@@ -440,7 +442,9 @@ fn fill_all_cores(
             } else {
                 let rss = os::rss_bytes();
                 let available = os::available_bytes().unwrap_or(u64::MAX);
-                if rss.saturating_add((next * rss_per) as u64) + RSS_MARGIN
+                if rss
+                    .saturating_add((next * rss_per) as u64)
+                    .saturating_add(RSS_MARGIN)
                     >= limits.max_memory_bytes
                 {
                     Some((

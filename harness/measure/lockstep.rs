@@ -71,6 +71,10 @@ pub struct Ready {
     pub siteboss_version: String,
     /// The Wasmtime it was built with.
     pub wasmtime_version: String,
+    /// The heap it allocates from (`heap::describe`); empty from a child
+    /// built before it was reported.
+    #[serde(default)]
+    pub heap_allocator: String,
     /// The component's name, size and hash.
     pub component: String,
     /// 64-bit FNV-1a of the component's bytes, in hex.
@@ -266,6 +270,7 @@ fn prepare(hello: &Hello) -> anyhow::Result<Prepared> {
             protocol: PROTOCOL,
             siteboss_version: env!("CARGO_PKG_VERSION").into(),
             wasmtime_version: crate::fingerprint::WASMTIME_VERSION.into(),
+            heap_allocator: crate::heap::describe(),
             component: format!("{} ({} bytes)", source.name, source.bytes.len()),
             component_fnv1a64: source.fnv1a64(),
             profiles,

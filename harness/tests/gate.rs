@@ -17,6 +17,11 @@
 //! debug build every trial is listed but ignored, and a notice says why.
 
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+/// The `siteboss` binary's heap: the gate times warm start, lifecycle and
+/// throughput in this process, so it must allocate as the binary does.
+#[global_allocator]
+static HEAP: siteboss::heap::Heap = siteboss::heap::Heap;
 use siteboss::gate::{Gate, GateComponent, GateSettings, Judged};
 use std::path::{Path, PathBuf};
 
