@@ -16,7 +16,7 @@ use crate::judge::{CONFIDENCE, MIN_ROUNDS, decide};
 use crate::measure::lockstep::{self, Hello, Ready, Request, Response};
 use crate::model::{Allocator, Direction, Metric, Tolerance, Verdict};
 use crate::report::format::value;
-use crate::stats::{bootstrap_median_ci, median};
+use crate::stats::{bootstrap_median_ci_by_child, median};
 use crate::tolerance::Tolerances;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
@@ -478,6 +478,8 @@ fn fix_layout(_command: &mut Command) {}
 struct Series {
     base: Vec<f64>,
     head: Vec<f64>,
+    /// Which base and head child measured each pair.
+    who: Vec<(usize, usize)>,
 }
 
 impl Series {
@@ -514,7 +516,7 @@ fn judge(allocator: Allocator, metric: Metric, s: &Series, tolerance: &Tolerance
             ratios.len()
         ));
     }
-    let ci = bootstrap_median_ci(&ratios, CONFIDENCE);
+    let ci = bootstrap_median_ci_by_child(&ratios, &s.who, CONFIDENCE);
     if !(ci.0.is_finite() && ci.1.is_finite()) {
         return invalid("the interval is not a number".into());
     }
@@ -625,7 +627,7 @@ pub fn run(
     }
     let mut notes = Vec::new();
     notes.push(format!(
-        "children: {k} per side, rotated pair by pair through the base/head combinations ({} of them, all met after {} pairs), so that one child's own pace (where its memory landed) is averaged out rather than read as a change", k * k, k * k
+        "children: {k} per side, rotated pair by pair through the base/head combinations ({} of them, all met after {} pairs), so that one child's own pace (where its memory landed) is spread over the pairs; the interval resamples children as well as pairs, so such a pace widens it rather than reading as a change", k * k, k * k
     ));
     notes.push(match (o.aslr, fixed) {
         (true, _) => "layout: each child has its own randomized address-space layout (--aslr); a layout alone can move a figure by several percent".to_owned(),
@@ -731,8 +733,9 @@ pub fn run(
         // pair and, for each child, from round to round (with k even, pair
         // parity alone would always put a child first or always second).
         let base_first = (pair % k + pair / k).is_multiple_of(2);
-        let base = &mut bases[pair % k];
-        let head = &mut heads[(pair + pair / k) % k];
+        let who = (pair % k, (pair + pair / k) % k);
+        let base = &mut bases[who.0];
+        let head = &mut heads[who.1];
         for &(a, m) in &tasks {
             let (bv, hv) = if base_first {
                 let bv = base.block(a, m, o)?;
@@ -745,6 +748,7 @@ pub fn run(
                 let s = series.entry((a, m)).or_default();
                 s.base.push(bv);
                 s.head.push(hv);
+                s.who.push(who);
             }
         }
         pair += 1;
@@ -942,11 +946,44 @@ mod tests {
         }
     }
 
+    /// Pairs measured by 3 children per side, rotated as [`run`] rotates them.
     fn series(pairs: &[(f64, f64)]) -> Series {
         Series {
             base: pairs.iter().map(|p| p.0).collect(),
             head: pairs.iter().map(|p| p.1).collect(),
+            who: (0..pairs.len()).map(|p| (p % 3, (p + p / 3) % 3)).collect(),
         }
+    }
+
+    #[test]
+    fn one_slow_child_is_not_read_as_a_change() {
+        // The same build on both sides; head child 1's 2-thread throughput
+        // runs at 0.8 of the others' (one CI runner read 0.83, CI 0.68-0.91,
+        // against itself when pairs alone were resampled).
+        let pairs: Vec<(f64, f64)> = (0..60)
+            .map(|p| {
+                let slow = (p + p / 3) % 3 == 1;
+                (90_000.0, if slow { 72_000.0 } else { 90_000.0 })
+            })
+            .collect();
+        let row = judge(
+            Allocator::Pooling,
+            Metric::Throughput,
+            &series(&pairs),
+            &tol(Metric::Throughput, 0.05),
+        );
+        assert_eq!(row.verdict, Verdict::Pass, "{row:?}");
+        // Undecided: more pairs from the same children cannot settle it.
+        assert!(undecided(&row), "{row:?}");
+        // Every child 20% slower is a regression.
+        let pairs: Vec<(f64, f64)> = (0..60).map(|_| (90_000.0, 72_000.0)).collect();
+        let row = judge(
+            Allocator::Pooling,
+            Metric::Throughput,
+            &series(&pairs),
+            &tol(Metric::Throughput, 0.05),
+        );
+        assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
     }
 
     #[test]

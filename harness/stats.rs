@@ -167,6 +167,88 @@ pub fn bootstrap_median_ci(xs: &[f64], confidence: f64) -> (f64, f64) {
     )
 }
 
+/// The percentile-bootstrap interval of the median of `xs` at `confidence`,
+/// where `xs[i]` came from the pair of processes `who[i]` = (base child,
+/// head child), children numbered from 0 on each side.
+///
+/// Each resample first draws the children, as many as there are on each
+/// side, with replacement, then draws `xs.len()` values among those the
+/// drawn children measured (a value weighted by how often its two children
+/// were drawn). A child's own pace is then uncertainty, not signal: with
+/// three children per side and one of them slow, about a quarter of the
+/// resamples are mostly that child, and the interval spreads over both paces
+/// instead of settling between them. With one child per side it is
+/// [`bootstrap_median_ci`]'s interval (a different seed aside).
+///
+/// With one value the interval is that value; with none, or `who` of
+/// another length, it is (NaN, NaN).
+pub fn bootstrap_median_ci_by_child(
+    xs: &[f64],
+    who: &[(usize, usize)],
+    confidence: f64,
+) -> (f64, f64) {
+    if xs.len() != who.len() {
+        return (f64::NAN, f64::NAN);
+    }
+    match xs.len() {
+        0 => return (f64::NAN, f64::NAN),
+        1 => return (xs[0], xs[0]),
+        _ => {}
+    }
+    const RESAMPLES: usize = 4000;
+    let sides = (
+        who.iter().map(|w| w.0).max().unwrap_or(0) + 1,
+        who.iter().map(|w| w.1).max().unwrap_or(0) + 1,
+    );
+    let mut rng = SplitMix64(0xC41D_5EED);
+    let mut medians = Vec::with_capacity(RESAMPLES);
+    let mut resample = vec![0.0; xs.len()];
+    let (mut wb, mut wh) = (vec![0u64; sides.0], vec![0u64; sides.1]);
+    let mut cumulative = vec![0u64; xs.len()];
+    for _ in 0..RESAMPLES {
+        // Draw children until some drawn base child met some drawn head
+        // child (early in a run not every combination has met yet); after
+        // 1,000 tries, fall back to every child once.
+        let mut total = 0;
+        for attempt in 0.. {
+            wb.iter_mut().for_each(|w| *w = 0);
+            wh.iter_mut().for_each(|w| *w = 0);
+            if attempt < 1000 {
+                for _ in 0..sides.0 {
+                    wb[(rng.next() % sides.0 as u64) as usize] += 1;
+                }
+                for _ in 0..sides.1 {
+                    wh[(rng.next() % sides.1 as u64) as usize] += 1;
+                }
+            } else {
+                wb.iter_mut().for_each(|w| *w = 1);
+                wh.iter_mut().for_each(|w| *w = 1);
+            }
+            total = 0;
+            for (c, &(b, h)) in cumulative.iter_mut().zip(who) {
+                total += wb[b] * wh[h];
+                *c = total;
+            }
+            if total > 0 {
+                break;
+            }
+        }
+        for slot in resample.iter_mut() {
+            let r = rng.next() % total;
+            // The first value whose cumulative weight exceeds r.
+            let i = cumulative.partition_point(|&c| c <= r);
+            *slot = xs[i];
+        }
+        medians.push(median(&resample));
+    }
+    medians.sort_by(f64::total_cmp);
+    let tail = (1.0 - confidence) / 2.0;
+    (
+        quantile_sorted(&medians, tail),
+        quantile_sorted(&medians, 1.0 - tail),
+    )
+}
+
 /// The percentile-bootstrap interval of `median(head) / median(base)`, each
 /// resampled independently, at `confidence`.
 ///
@@ -298,5 +380,54 @@ mod tests {
         assert_eq!(bootstrap_median_ci(&[4.0], 0.95), (4.0, 4.0));
         assert!(bootstrap_median_ci(&[], 0.95).0.is_nan());
         assert_eq!(bootstrap_median_ci(&[3.0, 3.0, 3.0], 0.95), (3.0, 3.0));
+    }
+
+    /// `n` pairs rotated through 3 base and 3 head children as `siteboss ab`
+    /// does, each ratio `pace(head child) * (1 + tiny jitter)`.
+    fn rotated(n: usize, pace: impl Fn(usize, usize) -> f64) -> (Vec<f64>, Vec<(usize, usize)>) {
+        let k = 3;
+        (0..n)
+            .map(|p| {
+                let who = (p % k, (p + p / k) % k);
+                let jitter = 1.0 + ((p * 7919) % 11) as f64 * 1e-4;
+                (pace(who.0, who.1) * jitter, who)
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn one_slow_child_widens_the_interval_by_child_instead_of_moving_it() {
+        // The same build on both sides; head child 2 runs at 0.75 of the
+        // others' pace (where its memory landed), as one CI runner's 2-thread
+        // throughput did: two thirds of the pairs read 1.0, one third 0.75.
+        let (xs, who) = rotated(60, |_, h| if h == 2 { 0.75 } else { 1.0 });
+        // Pairs alone call it settled: whichever pace holds most pairs
+        // decides the verdict.
+        let (plo, phi) = bootstrap_median_ci(&xs, 0.95);
+        assert!(phi - plo < 0.01, "({plo}, {phi})");
+        // By child, the interval spans both paces.
+        let (lo, hi) = bootstrap_median_ci_by_child(&xs, &who, 0.95);
+        assert!(lo <= 0.76 && hi >= 1.0, "({lo}, {hi})");
+        assert_eq!((lo, hi), bootstrap_median_ci_by_child(&xs, &who, 0.95));
+    }
+
+    #[test]
+    fn a_change_every_child_shows_stays_settled_by_child() {
+        // Every combination reads 1.10 (a real 10% change), children agreeing
+        // within 1%: the interval by child stays narrow and excludes 1.05.
+        let (xs, who) = rotated(60, |b, h| 1.10 * (1.0 + (b + 2 * h) as f64 * 0.001));
+        let (lo, hi) = bootstrap_median_ci_by_child(&xs, &who, 0.95);
+        assert!(lo > 1.09 && hi < 1.12, "({lo}, {hi})");
+        // One child per side is the plain pair bootstrap's case.
+        let one: Vec<_> = xs.iter().map(|_| (0, 0)).collect();
+        let (lo1, hi1) = bootstrap_median_ci_by_child(&xs, &one, 0.95);
+        let (plo, phi) = bootstrap_median_ci(&xs, 0.95);
+        assert!((lo1 - plo).abs() < 0.002 && (hi1 - phi).abs() < 0.002);
+        // Early in a run (fewer pairs than combinations) it still answers.
+        let (lo2, hi2) = bootstrap_median_ci_by_child(&xs[..4], &who[..4], 0.95);
+        assert!(lo2.is_finite() && lo2 <= hi2);
+        assert_eq!(bootstrap_median_ci_by_child(&[2.0], &[(0, 0)], 0.95), (2.0, 2.0));
+        assert!(bootstrap_median_ci_by_child(&[], &[], 0.95).0.is_nan());
+        assert!(bootstrap_median_ci_by_child(&[1.0, 2.0], &[(0, 0)], 0.95).0.is_nan());
     }
 }
