@@ -215,7 +215,11 @@ mod tests {
         assert_eq!(reserve, 1 << 20, "arena_reserve default in KiB");
         // SAFETY: returns a constant.
         let v = unsafe { mi_version() };
-        assert_eq!(v / 100, 203, "mimalloc 2.3.x, whose enum the index is from: {v}");
+        assert_eq!(
+            v / 100,
+            203,
+            "mimalloc 2.3.x, whose enum the index is from: {v}"
+        );
     }
 
     #[test]

@@ -426,8 +426,15 @@ mod tests {
         // Early in a run (fewer pairs than combinations) it still answers.
         let (lo2, hi2) = bootstrap_median_ci_by_child(&xs[..4], &who[..4], 0.95);
         assert!(lo2.is_finite() && lo2 <= hi2);
-        assert_eq!(bootstrap_median_ci_by_child(&[2.0], &[(0, 0)], 0.95), (2.0, 2.0));
+        assert_eq!(
+            bootstrap_median_ci_by_child(&[2.0], &[(0, 0)], 0.95),
+            (2.0, 2.0)
+        );
         assert!(bootstrap_median_ci_by_child(&[], &[], 0.95).0.is_nan());
-        assert!(bootstrap_median_ci_by_child(&[1.0, 2.0], &[(0, 0)], 0.95).0.is_nan());
+        assert!(
+            bootstrap_median_ci_by_child(&[1.0, 2.0], &[(0, 0)], 0.95)
+                .0
+                .is_nan()
+        );
     }
 }

@@ -369,6 +369,10 @@ fn the_heap_is_chosen_by_the_environment_and_named_in_the_result() {
             r.runner.heap_allocator
         );
         let c = &r.configurations[0];
-        assert!(c.warm_start.is_some() && c.cold_start.is_some(), "{:?}", c.skipped);
+        assert!(
+            c.warm_start.is_some() && c.cold_start.is_some(),
+            "{:?}",
+            c.skipped
+        );
     }
 }
