@@ -133,6 +133,13 @@ pub struct AbRow {
     pub tolerance: Tolerance,
     /// The verdict.
     pub verdict: Verdict,
+    /// The median of each base child's blocks, child 0 first: a child with
+    /// a pace of its own shows here (and widens the interval).
+    #[serde(default)]
+    pub base_by_child: Vec<f64>,
+    /// The median of each head child's blocks.
+    #[serde(default)]
+    pub head_by_child: Vec<f64>,
 }
 
 /// The whole run.
@@ -483,6 +490,24 @@ struct Series {
 }
 
 impl Series {
+    /// The median of each child's blocks on one side (`head` false: base).
+    fn by_child(&self, head: bool) -> Vec<f64> {
+        let side = |w: &(usize, usize)| if head { w.1 } else { w.0 };
+        let values = if head { &self.head } else { &self.base };
+        let children = self.who.iter().map(side).max().map_or(0, |m| m + 1);
+        (0..children)
+            .map(|c| {
+                let mine: Vec<f64> = values
+                    .iter()
+                    .zip(&self.who)
+                    .filter(|(_, w)| side(w) == c)
+                    .map(|(v, _)| *v)
+                    .collect();
+                median(&mine)
+            })
+            .collect()
+    }
+
     fn ratios(&self) -> Vec<f64> {
         self.base
             .iter()
@@ -506,6 +531,8 @@ fn judge(allocator: Allocator, metric: Metric, s: &Series, tolerance: &Tolerance
         pairs: ratios.len(),
         tolerance,
         verdict: Verdict::Invalid { reason },
+        base_by_child: s.by_child(false),
+        head_by_child: s.by_child(true),
     };
     if let Some(bad) = ratios.iter().find(|r| !r.is_finite() || **r <= 0.0) {
         return invalid(format!("a pair's ratio is {bad}, not a positive number"));
@@ -530,7 +557,47 @@ fn judge(allocator: Allocator, metric: Metric, s: &Series, tolerance: &Tolerance
         pairs: ratios.len(),
         tolerance,
         verdict: decide(1.0, ci, &tolerance),
+        base_by_child: s.by_child(false),
+        head_by_child: s.by_child(true),
     }
+}
+
+/// A note when the children of one build disagree among themselves by more
+/// than the tolerance: a pace of the process (where its memory landed), not
+/// of the build. With every child of one side slow and every child of the
+/// other fast, lock step cannot tell that from a change; the note names the
+/// medians so a reader can see which it was.
+fn child_spread(row: &AbRow) -> Option<String> {
+    let spread = |v: &[f64]| {
+        let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+        (v.len() > 1 && lo > 0.0 && hi.is_finite()).then(|| hi / lo - 1.0)
+    };
+    let unit = row.metric.unit();
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|&x| value(x, unit))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sides = [("base", &row.base_by_child), ("head", &row.head_by_child)];
+    let wide: Vec<String> = sides
+        .iter()
+        .filter_map(|(side, v)| {
+            let s = spread(v)?;
+            (s > row.tolerance.relative)
+                .then(|| format!("{side} children {} (+{:.1}%)", list(v), s * 100.0))
+        })
+        .collect();
+    (!wide.is_empty()).then(|| {
+        format!(
+            "{} {}: children of one build differ by more than the tolerance ({}): a pace of the process, which the interval counts as uncertainty",
+            row.allocator,
+            row.metric,
+            wide.join("; ")
+        )
+    })
 }
 
 /// Whether more pairs could still change `row`'s verdict: its interval
@@ -777,6 +844,7 @@ pub fn run(
         c.quit();
     }
     let rows = judge_all(&series);
+    notes.extend(rows.iter().filter_map(child_spread));
     Ok(AbReport {
         schema: AB_SCHEMA.into(),
         schema_version: 1,
@@ -975,6 +1043,14 @@ mod tests {
         assert_eq!(row.verdict, Verdict::Pass, "{row:?}");
         // Undecided: more pairs from the same children cannot settle it.
         assert!(undecided(&row), "{row:?}");
+        assert_eq!(row.head_by_child, [90_000.0, 72_000.0, 90_000.0]);
+        assert_eq!(row.base_by_child, [90_000.0; 3]);
+        let note = child_spread(&row).expect("a note");
+        assert!(
+            note.contains("head children") && note.contains("+25.0%"),
+            "{note}"
+        );
+        assert!(!note.contains("base children"), "{note}");
         // Every child 20% slower is a regression.
         let pairs: Vec<(f64, f64)> = (0..60).map(|_| (90_000.0, 72_000.0)).collect();
         let row = judge(
@@ -984,6 +1060,7 @@ mod tests {
             &tol(Metric::Throughput, 0.05),
         );
         assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
+        assert_eq!(child_spread(&row), None);
     }
 
     #[test]
