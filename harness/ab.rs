@@ -490,22 +490,26 @@ struct Series {
 }
 
 impl Series {
-    /// The median of each child's blocks on one side (`head` false: base).
+    /// The median of each child's blocks on one side (`head` false: base);
+    /// empty until every child of that side has measured a block.
     fn by_child(&self, head: bool) -> Vec<f64> {
         let side = |w: &(usize, usize)| if head { w.1 } else { w.0 };
         let values = if head { &self.head } else { &self.base };
         let children = self.who.iter().map(side).max().map_or(0, |m| m + 1);
-        (0..children)
-            .map(|c| {
-                let mine: Vec<f64> = values
-                    .iter()
-                    .zip(&self.who)
-                    .filter(|(_, w)| side(w) == c)
-                    .map(|(v, _)| *v)
-                    .collect();
-                median(&mine)
-            })
-            .collect()
+        let mut medians = Vec::with_capacity(children);
+        for c in 0..children {
+            let mine: Vec<f64> = values
+                .iter()
+                .zip(&self.who)
+                .filter(|(_, w)| side(w) == c)
+                .map(|(v, _)| *v)
+                .collect();
+            if mine.is_empty() {
+                return Vec::new();
+            }
+            medians.push(median(&mine));
+        }
+        medians
     }
 
     fn ratios(&self) -> Vec<f64> {
@@ -568,13 +572,32 @@ fn judge(allocator: Allocator, metric: Metric, s: &Series, tolerance: &Tolerance
 /// other fast, lock step cannot tell that from a change; the note names the
 /// medians so a reader can see which it was.
 fn child_spread(row: &AbRow) -> Option<String> {
-    let spread = |v: &[f64]| {
-        let (lo, hi) = v.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| {
-            (lo.min(x), hi.max(x))
-        });
-        (v.len() > 1 && lo > 0.0 && hi.is_finite()).then(|| hi / lo - 1.0)
+    if matches!(row.verdict, Verdict::Invalid { .. }) {
+        return None;
+    }
+    // How far the worst child is from the best, in the metric's own sense
+    // (a slower time, a lower rate), as a fraction comparable with the
+    // tolerance; a child whose median is not a positive number is noted
+    // whatever the others read.
+    let spread = |v: &[f64]| -> Option<f64> {
+        if v.len() < 2 {
+            return None;
+        }
+        if v.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+            return Some(f64::INFINITY);
+        }
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0, f64::max);
+        Some(match row.metric.direction() {
+            Direction::LowerIsBetter => hi / lo - 1.0,
+            Direction::HigherIsBetter => 1.0 - lo / hi,
+        })
     };
     let unit = row.metric.unit();
+    let sign = match row.metric.direction() {
+        Direction::LowerIsBetter => "+",
+        Direction::HigherIsBetter => "−",
+    };
     let list = |v: &[f64]| {
         v.iter()
             .map(|&x| value(x, unit))
@@ -586,8 +609,13 @@ fn child_spread(row: &AbRow) -> Option<String> {
         .iter()
         .filter_map(|(side, v)| {
             let s = spread(v)?;
-            (s > row.tolerance.relative)
-                .then(|| format!("{side} children {} (+{:.1}%)", list(v), s * 100.0))
+            (s > row.tolerance.relative).then(|| {
+                format!(
+                    "{side} children {} ({sign}{:.1}% from the best)",
+                    list(v),
+                    s * 100.0
+                )
+            })
         })
         .collect();
     (!wide.is_empty()).then(|| {
@@ -831,9 +859,12 @@ pub fn run(
             break;
         }
         // Checking costs a bootstrap per metric: at most twice a second.
+        // The half second counts from the end of the last check, so a slow
+        // check (many pairs, many rows) never starves the measuring.
         if judged >= o.min_pairs && last_check.elapsed() >= Duration::from_millis(500) {
+            let settled = !judge_all(&series).iter().any(undecided);
             last_check = Instant::now();
-            if !judge_all(&series).iter().any(undecided) {
+            if settled {
                 stopped = format!("every verdict clear after {judged} pairs");
                 break;
             }
@@ -1047,7 +1078,7 @@ mod tests {
         assert_eq!(row.base_by_child, [90_000.0; 3]);
         let note = child_spread(&row).expect("a note");
         assert!(
-            note.contains("head children") && note.contains("+25.0%"),
+            note.contains("head children") && note.contains("−20.0% from the best"),
             "{note}"
         );
         assert!(!note.contains("base children"), "{note}");

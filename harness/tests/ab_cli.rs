@@ -32,10 +32,11 @@ fn ready(protocol: u32, fnv: &str) -> String {
 /// A tolerance file for a few seconds of this build against itself on an
 /// unknown machine: 40% each way. These tests prove the plumbing (every
 /// metric judged, the right tolerance reaching the judge, exit codes); a
-/// wrong pairing (a metric against another, a stale block) reads 2x or more
-/// and still fails. `siteboss ab`'s false alarms at its real tolerances are
-/// measured by `harness/ci/ab-error-rates.sh` over 20 full runs, not by one
-/// 3-second run here.
+/// wrong pairing (a metric against another, a stale block) reads 2x or 0.5x
+/// and fails them, as a regression or as an improvement, which they refuse.
+/// `siteboss ab`'s false alarms at its real tolerances are measured by
+/// `harness/ci/ab-error-rates.sh` over 20 full runs, not by one 3-second run
+/// here.
 fn wide_tolerances(dir: &Path) -> PathBuf {
     let p = dir.join("wide.toml");
     let mut toml = String::from("schema_version = 1\n");
@@ -97,22 +98,18 @@ fn a_build_against_itself_judges_every_metric_and_exits_0() {
     let metrics: Vec<_> = r.rows.iter().map(|r| r.metric.name()).collect();
     assert_eq!(metrics, ["warm-start", "lifecycle", "throughput"]);
     for row in &r.rows {
-        // Judged at the file's tolerance, and no regression (a loaded
-        // machine may still tip a throughput ratio into "improvement"; that
-        // does not fail).
+        // Judged at the file's tolerance: neither a regression nor an
+        // improvement of 40% (either would be a pairing gone wrong).
         assert_eq!(row.tolerance.relative, 0.40, "{row:?}");
-        assert!(
-            matches!(
-                row.verdict,
-                siteboss::model::Verdict::Pass | siteboss::model::Verdict::Improvement
-            ),
-            "{row:?}"
-        );
+        assert_eq!(row.verdict, siteboss::model::Verdict::Pass, "{row:?}");
         assert!(row.pairs >= 10, "{row:?}");
         assert!(
-            row.ratio_ci.0 <= row.ratio && row.ratio <= row.ratio_ci.1,
+            row.ratio_ci.0.is_finite() && row.ratio_ci.0 <= row.ratio_ci.1,
             "{row:?}"
         );
+        // Every child of both builds measured blocks.
+        assert_eq!(row.base_by_child.len(), 3, "{row:?}");
+        assert_eq!(row.head_by_child.len(), 3, "{row:?}");
         assert!(row.base > 0.0 && row.head > 0.0);
     }
     assert!(r.seconds <= 10.0, "the budget holds: {}", r.seconds);
@@ -244,7 +241,7 @@ source = "embedded:http"
 request = "GET /"
 profiles = ["on-demand"]
 [component.tolerances]
-lifecycle = { paired_relative = 0.25 }
+lifecycle = { paired_relative = 0.45 }
 "#,
     )
     .unwrap();
@@ -296,7 +293,7 @@ lifecycle = { paired_relative = 0.25 }
             .tolerance
             .relative
     };
-    assert_eq!(lifecycle(&reports[1]), 0.25);
+    assert_eq!(lifecycle(&reports[1]), 0.45);
     assert_eq!(lifecycle(&reports[0]), 0.40);
 
     // A manifest with an unknown key is one line naming it, before any child starts.
