@@ -1054,6 +1054,16 @@ mod tests {
         }
     }
 
+    /// `pairs` of `metric` (3 children per side), judged at `relative`.
+    fn judged(metric: Metric, pairs: &[(f64, f64)], relative: f64) -> AbRow {
+        judge(
+            Allocator::Pooling,
+            metric,
+            &series(pairs),
+            &tol(metric, relative),
+        )
+    }
+
     #[test]
     fn one_slow_child_is_not_read_as_a_change() {
         // The same build on both sides; head child 1's 2-thread throughput
@@ -1065,12 +1075,7 @@ mod tests {
                 (90_000.0, if slow { 72_000.0 } else { 90_000.0 })
             })
             .collect();
-        let row = judge(
-            Allocator::Pooling,
-            Metric::Throughput,
-            &series(&pairs),
-            &tol(Metric::Throughput, 0.05),
-        );
+        let row = judged(Metric::Throughput, &pairs, 0.05);
         assert_eq!(row.verdict, Verdict::Pass, "{row:?}");
         // Undecided: more pairs from the same children cannot settle it.
         assert!(undecided(&row), "{row:?}");
@@ -1084,12 +1089,7 @@ mod tests {
         assert!(!note.contains("base children"), "{note}");
         // Every child 20% slower is a regression.
         let pairs: Vec<(f64, f64)> = (0..60).map(|_| (90_000.0, 72_000.0)).collect();
-        let row = judge(
-            Allocator::Pooling,
-            Metric::Throughput,
-            &series(&pairs),
-            &tol(Metric::Throughput, 0.05),
-        );
+        let row = judged(Metric::Throughput, &pairs, 0.05);
         assert_eq!(row.verdict, Verdict::Regression, "{row:?}");
         assert_eq!(child_spread(&row), None);
     }
@@ -1103,12 +1103,7 @@ mod tests {
                 (1000.0 * speed, 1050.0 * speed)
             })
             .collect();
-        let row = judge(
-            Allocator::Pooling,
-            Metric::Lifecycle,
-            &series(&pairs),
-            &tol(Metric::Lifecycle, 0.03),
-        );
+        let row = judged(Metric::Lifecycle, &pairs, 0.03);
         assert!((row.ratio - 1.05).abs() < 1e-9, "{}", row.ratio);
         assert_eq!(row.verdict, Verdict::Regression);
         assert!(!undecided(&row));
@@ -1120,41 +1115,25 @@ mod tests {
     #[test]
     fn throughput_regresses_downward_and_an_even_split_is_undecided() {
         let pairs: Vec<(f64, f64)> = (0..30).map(|_| (200_000.0, 180_000.0)).collect();
-        let row = judge(
-            Allocator::Pooling,
-            Metric::Throughput,
-            &series(&pairs),
-            &tol(Metric::Throughput, 0.05),
-        );
+        let row = judged(Metric::Throughput, &pairs, 0.05);
         assert_eq!(row.verdict, Verdict::Regression);
         // Ratios 0.9 and 1.1 in equal numbers: the interval spans the limit.
         let pairs: Vec<(f64, f64)> = (0..30)
             .map(|i| (100.0, if i % 2 == 0 { 90.0 } else { 110.0 }))
             .collect();
-        let row = judge(
-            Allocator::Pooling,
-            Metric::Throughput,
-            &series(&pairs),
-            &tol(Metric::Throughput, 0.05),
-        );
+        let row = judged(Metric::Throughput, &pairs, 0.05);
         assert_eq!(row.verdict, Verdict::Pass);
         assert!(undecided(&row));
     }
 
     #[test]
     fn too_few_pairs_or_a_bad_ratio_cannot_be_judged() {
-        let row = judge(
-            Allocator::Pooling,
-            Metric::WarmStart,
-            &series(&[(1.0, 1.0), (1.0, 1.0)]),
-            &tol(Metric::WarmStart, 0.03),
-        );
+        let row = judged(Metric::WarmStart, &[(1.0, 1.0), (1.0, 1.0)], 0.03);
         assert!(matches!(row.verdict, Verdict::Invalid { .. }));
-        let row = judge(
-            Allocator::Pooling,
+        let row = judged(
             Metric::WarmStart,
-            &series(&[(1.0, 1.0), (0.0, 1.0), (1.0, 1.0), (1.0, 1.0)]),
-            &tol(Metric::WarmStart, 0.03),
+            &[(1.0, 1.0), (0.0, 1.0), (1.0, 1.0), (1.0, 1.0)],
+            0.03,
         );
         assert!(matches!(row.verdict, Verdict::Invalid { ref reason } if reason.contains("inf")));
         let report = AbReport {
