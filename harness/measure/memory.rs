@@ -4,7 +4,7 @@
 use super::child::{self, MemoryReading, MemoryReply, Reply, Request, Task};
 use super::{Budget, MIN_ROUNDS, Plan, Subject, os};
 use crate::engine::Runtime;
-use crate::model::{MemoryPoint, MemoryResult, Unit};
+use crate::model::{CutPoint, MemoryPoint, MemoryResult, Unit};
 use crate::stats::{slope, summarize, summarize_per_round};
 use std::path::Path;
 use std::time::Duration;
@@ -62,7 +62,7 @@ pub fn memory(
     dir: &Path,
     tick: &dyn Fn(),
 ) -> anyhow::Result<MemoryResult> {
-    let points = fitting_points(
+    let (points, cut) = fitting_points(
         &plan.memory_points,
         subject.lifecycle_estimate()?.as_secs_f64(),
         plan.budget.memory_seconds / MIN_ROUNDS.min(plan.memory_rounds).max(1) as f64,
@@ -101,7 +101,9 @@ pub fn memory(
             anyhow::bail!("interrupted");
         }
     }
-    Ok(summarize_memory(&replies, &points))
+    let mut result = summarize_memory(&replies, &points);
+    result.cut = cut;
+    Ok(result)
 }
 
 /// Seconds a child process takes before its first instance, about.
@@ -111,26 +113,47 @@ const CHILD_START_SECONDS: f64 = 0.05;
 /// instance takes `lifecycle` seconds to create and run, and within
 /// `memory_room` bytes when each holds up to `instance_bytes`: the planned
 /// points from the smallest up while they fit, and always the two smallest
-/// (a slope needs two).
+/// (a slope needs two). The rest are returned as cut, each with its reason.
 pub fn fitting_points(
     planned: &[usize],
     lifecycle: f64,
     round_seconds: f64,
     instance_bytes: u64,
     memory_room: u64,
-) -> Vec<usize> {
+) -> (Vec<usize>, Vec<CutPoint>) {
     let mut sorted = planned.to_vec();
     sorted.sort_unstable();
-    sorted
-        .iter()
-        .enumerate()
-        .filter(|&(i, &n)| {
-            i < 2
-                || (CHILD_START_SECONDS + n as f64 * lifecycle <= round_seconds
-                    && (n as u64).saturating_mul(instance_bytes) <= memory_room)
-        })
-        .map(|(_, &n)| n)
-        .collect()
+    let mut points = Vec::with_capacity(sorted.len());
+    let mut cut = Vec::new();
+    for (i, &n) in sorted.iter().enumerate() {
+        let seconds = CHILD_START_SECONDS + n as f64 * lifecycle;
+        let bytes = (n as u64).saturating_mul(instance_bytes);
+        let reason = if i < 2 {
+            None
+        } else if seconds > round_seconds {
+            Some(format!(
+                "time budget: {n} instances at {:.1} µs each need about {seconds:.3} s, a round has {round_seconds:.3} s",
+                lifecycle * 1e6
+            ))
+        } else if bytes > memory_room {
+            Some(format!(
+                "memory: {n} instances of up to {} KiB each need {} MiB, half the memory available above the safety margin is {} MiB",
+                instance_bytes >> 10,
+                bytes >> 20,
+                memory_room >> 20
+            ))
+        } else {
+            None
+        };
+        match reason {
+            None => points.push(n),
+            Some(reason) => cut.push(CutPoint {
+                instances: n,
+                reason,
+            }),
+        }
+    }
+    (points, cut)
 }
 
 /// Summarises children's readings. Pure, so it is tested without children.
@@ -175,6 +198,7 @@ pub fn summarize_memory(replies: &[MemoryReply], points: &[usize]) -> MemoryResu
             &slopes(|p| p.minor_faults),
             Unit::PageFaults,
         )),
+        cut: Vec::new(),
     }
 }
 
@@ -186,19 +210,35 @@ mod tests {
     fn points_are_cut_to_the_time_and_memory_a_round_has() {
         let planned = [1, 10, 100, 1000, 10_000];
         // A fast, small instance reaches every point.
-        assert_eq!(fitting_points(&planned, 1e-5, 1.0, 65536, 1 << 34), planned);
-        // 4 ms per instance in a 1 s round: up to 100.
+        let (points, cut) = fitting_points(&planned, 1e-5, 1.0, 65536, 1 << 34);
+        assert_eq!(points, planned);
+        assert!(cut.is_empty());
+        // 4 ms per instance in a 1 s round: up to 100; the rest say why.
+        let (points, cut) = fitting_points(&planned, 0.004, 1.0, 65536, 1 << 34);
+        assert_eq!(points, [1, 10, 100]);
         assert_eq!(
-            fitting_points(&planned, 0.004, 1.0, 65536, 1 << 34),
-            [1, 10, 100]
+            cut.iter().map(|c| c.instances).collect::<Vec<_>>(),
+            [1000, 10_000]
+        );
+        assert!(
+            cut[0]
+                .reason
+                .starts_with("time budget: 1000 instances at 4000.0 µs"),
+            "{}",
+            cut[0].reason
         );
         // 32 MiB per instance in 4 GiB of room: up to 100.
-        assert_eq!(
-            fitting_points(&planned, 1e-5, 100.0, 32 << 20, 4 << 30),
-            [1, 10, 100]
+        let (points, cut) = fitting_points(&planned, 1e-5, 100.0, 32 << 20, 4 << 30);
+        assert_eq!(points, [1, 10, 100]);
+        assert!(
+            cut[0].reason.starts_with("memory: 1000 instances"),
+            "{}",
+            cut[0].reason
         );
         // However slow, the two smallest stay.
-        assert_eq!(fitting_points(&[10, 1, 100], 10.0, 0.1, 1, 1), [1, 10]);
+        let (points, cut) = fitting_points(&[10, 1, 100], 10.0, 0.1, 1, 1);
+        assert_eq!(points, [1, 10]);
+        assert_eq!(cut.len(), 1);
     }
 
     #[test]

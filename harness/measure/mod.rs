@@ -509,16 +509,16 @@ impl Subject {
     }
 
     /// How long one lifecycle (or instantiation, without `run`) takes: the
-    /// second of two, timed in a runtime with a small pool. An estimate the
-    /// phases size their work to their budgets with.
+    /// fastest of up to five, within 50 ms, timed in a runtime with a small
+    /// pool. An estimate the phases size their work to their budgets with;
+    /// the fastest, because one sample that a busy machine preempted read
+    /// milliseconds and cut a memory phase's planned N.
     ///
     /// # Errors
     ///
     /// Fails when the artifact does not load or the instance fails.
     pub fn lifecycle_estimate(&self) -> anyhow::Result<Duration> {
-        let rt = self.runtime(2)?;
-        timed_lifecycle(&rt)?;
-        timed_lifecycle(&rt)
+        self.steady_lifecycle_estimate(5, 0.05)
     }
 
     /// The options with the pool sized for `capacity` live instances.

@@ -362,6 +362,19 @@ pub struct MemoryResult {
     /// One value per round.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_faults_per_instance: Option<Summary>,
+    /// Planned N that were not measured, each with the limit that cut it
+    /// (the phase's time budget, or the memory the machine has).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<CutPoint>,
+}
+
+/// A planned N the memory phase did not measure, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CutPoint {
+    /// Live instances.
+    pub instances: usize,
+    /// Why, in one line.
+    pub reason: String,
 }
 
 /// Resident memory at one N.

@@ -549,6 +549,14 @@ fn total_memory(r: &BenchmarkResult) -> Section {
                 median(&m.per_instance),
                 m.per_instance.rounds.iter().map(|v| bytes(*v)).collect::<Vec<_>>().join(", ")
             ));
+            for cut in &m.cut {
+                lines.push(format!(
+                    "{}: N = {} not measured: {}.",
+                    c.allocator,
+                    count(cut.instances as u64),
+                    cut.reason
+                ));
+            }
         }
     }
     lines.push("Each total is the resident memory of a fresh process holding N live instances that have each run once; the median over fresh processes.".into());

@@ -145,8 +145,25 @@ fn check_configuration(c: &siteboss::model::ConfigurationResult) {
         let mem = c.memory.as_ref().expect("memory");
         positive("runtime rss", &mem.runtime_rss);
         positive("per instance", &mem.per_instance);
-        let ns: Vec<usize> = mem.points.iter().map(|p| p.instances).collect();
-        assert_eq!(ns, vec![1, 10, 100, 1000], "{a}: one row per N of the page");
+        // One row per N of the page, unless the phase's budget or the
+        // machine's memory cut an N, which the result must then say.
+        let mut ns: Vec<usize> = mem.points.iter().map(|p| p.instances).collect();
+        ns.extend(mem.cut.iter().map(|c| c.instances));
+        ns.sort_unstable();
+        assert_eq!(
+            ns,
+            vec![1, 10, 100, 1000],
+            "{a}: every N of the page, measured or cut"
+        );
+        assert!(mem.points.len() >= 2, "{a}: a slope needs two N");
+        for cut in &mem.cut {
+            assert!(
+                cut.reason.starts_with("time budget: ") || cut.reason.starts_with("memory: "),
+                "{a}: N = {} cut for no stated limit: {}",
+                cut.instances,
+                cut.reason
+            );
+        }
         for w in mem.points.windows(2) {
             assert!(
                 w[1].rss.median >= w[0].rss.median,

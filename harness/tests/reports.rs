@@ -564,3 +564,42 @@ fn proc_stat_steal_is_parsed() {
     assert_eq!(steal_share((10, 100), (10, 100)), None);
     assert_eq!(steal_share((10, 100), (10, 50)), None);
 }
+
+/// A planned N the memory phase cut is named in the memory section with the
+/// limit that cut it, and its table row stays out.
+#[test]
+fn a_memory_point_cut_by_its_budget_is_named_with_its_reason() {
+    let mut r: BenchmarkResult = serde_json::from_slice(&common::result_json()).unwrap();
+    let section = |r: &BenchmarkResult| {
+        siteboss::report::document(r)
+            .sections
+            .into_iter()
+            .find(|s| s.title == "Total memory for N instances")
+            .expect("a memory section")
+    };
+    assert!(
+        !section(&r).lines.join("\n").contains("not measured"),
+        "nothing cut, nothing said"
+    );
+    r.configurations[0]
+        .memory
+        .as_mut()
+        .unwrap()
+        .cut
+        .push(siteboss::model::CutPoint {
+        instances: 1000,
+        reason:
+            "time budget: 1000 instances at 900.0 µs each need about 0.950 s, a round has 0.500 s"
+                .into(),
+    });
+    let s = section(&r);
+    let text = s.lines.join("\n");
+    assert!(
+        text.contains("pooling: N = 1,000 not measured: time budget: 1000 instances"),
+        "{text}"
+    );
+    assert!(
+        s.tables[0].rows.iter().all(|row| row[0] != "1,000"),
+        "a cut N has no row"
+    );
+}

@@ -420,6 +420,7 @@ pub fn result_json() -> Vec<u8> {
                 }],
                 per_instance: s(Unit::Bytes, 12e3),
                 page_faults_per_instance: Some(s(Unit::PageFaults, 3.0)),
+                cut: vec![],
             }),
             density: Some(DensityResult {
                 instances: 20_000,
