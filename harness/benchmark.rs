@@ -196,6 +196,7 @@ pub fn run(
             memory_points: p.memory_points.clone(),
             throughput_seconds: p.throughput_seconds,
             threads: p.threads.clone(),
+            engine_per_thread: p.engine_per_thread,
             max_instances: p.density.max_instances,
             max_memory_bytes: p.density.max_memory_bytes,
             min_available_bytes: p.density.min_available_bytes,
@@ -611,11 +612,20 @@ fn run_phase(
             cfg.lifecycle = Some(measure::warm::lifecycle(&rt, p, &tick)?);
         }
         Phase::Throughput => {
-            let rt = subject.runtime(u64::from(p.latency_pool_capacity))?;
+            // One runtime the threads share, or one per thread of the
+            // largest round, each loaded from the artifact like the first.
+            let runtimes = if p.engine_per_thread {
+                p.threads.iter().copied().max().unwrap_or(1).max(1)
+            } else {
+                1
+            };
+            let rts = (0..runtimes)
+                .map(|_| subject.runtime(u64::from(p.latency_pool_capacity)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let share = p.budget.throughput_seconds / p.threads.len().max(1) as f64;
             for &threads in &p.threads {
                 cfg.throughput.push(measure::throughput::throughput(
-                    &rt, p, threads, share, &tick,
+                    &rts, p, threads, share, &tick,
                 )?);
             }
         }

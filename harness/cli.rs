@@ -413,6 +413,14 @@ pub struct BenchmarkArgs {
     #[arg(long)]
     pub no_native: bool,
 
+    /// Throughput phase: give each thread of a multi-thread round an engine,
+    /// instance pool and loaded component of its own, as a host that shards
+    /// its runtime by core would. By default the threads share one engine,
+    /// as `wasmtime serve` does; the shared engine's reference counts and
+    /// pool counters then move between cores on every lifecycle.
+    #[arg(long)]
+    pub engine_per_thread: bool,
+
     /// Measure only these phases (comma-separated); the others are reported
     /// as not selected. [default: every phase]
     #[arg(long, value_enum, value_name = "PHASE,...", value_delimiter = ',')]
@@ -441,6 +449,7 @@ impl BenchmarkArgs {
         if let Some(t) = self.time_limit {
             plan.density.time_limit_seconds = t;
         }
+        plan.engine_per_thread = self.engine_per_thread;
         plan
     }
 

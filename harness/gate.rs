@@ -498,7 +498,12 @@ impl Gate {
                     .push(warm);
                 if rt.has_run() {
                     let life = measure::warm::lifecycle(rt, &block, &none)?.total.median;
-                    let rate = rate(rt, threads, THROUGHPUT_BLOCK, Work::Lifecycle)?;
+                    let rate = rate(
+                        std::slice::from_ref(rt),
+                        threads,
+                        THROUGHPUT_BLOCK,
+                        Work::Lifecycle,
+                    )?;
                     blocks
                         .entry((*a, Metric::Lifecycle))
                         .or_default()

@@ -316,7 +316,7 @@ fn block(rt: &Runtime, metric: Metric, ops: usize, millis: u64) -> anyhow::Resul
                 .map(|n| n.get())
                 .unwrap_or(1);
             Ok(rate(
-                rt,
+                std::slice::from_ref(rt),
                 threads,
                 Duration::from_millis(millis.max(1)),
                 Work::Lifecycle,

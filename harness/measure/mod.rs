@@ -50,6 +50,9 @@ pub struct Plan {
     pub throughput_seconds: f64,
     /// Thread counts for throughput.
     pub threads: Vec<usize>,
+    /// Whether each thread of a multi-thread throughput round has an engine,
+    /// pool and loaded component of its own instead of sharing one.
+    pub engine_per_thread: bool,
     /// Native-process spawns (after a few untimed ones).
     pub native_samples: usize,
     /// Where the concurrency phase stops.
@@ -219,6 +222,7 @@ impl Plan {
             memory_rounds: 5,
             throughput_seconds: 1.0,
             threads: thread_counts(cores),
+            engine_per_thread: false,
             native_samples: 50,
             density: DensityLimits {
                 max_instances: 1_000_000,

@@ -20,18 +20,20 @@ pub enum Work {
 
 /// Measures both kinds of work with `threads` threads, `plan.rounds` rounds
 /// of `plan.throughput_seconds` each, or fewer or shorter rounds (see
-/// [`shape`]) when they would not fit in `budget_seconds`.
+/// [`shape`]) when they would not fit in `budget_seconds`. Thread `i` works
+/// in `rts[i % rts.len()]`: one runtime they all share, or one each.
 ///
 /// # Errors
 ///
 /// Fails when any thread's instantiation or run fails.
 pub fn throughput(
-    rt: &Runtime,
+    rts: &[Runtime],
     plan: &Plan,
     threads: usize,
     budget_seconds: f64,
     tick: &dyn Fn(),
 ) -> Result<ThroughputResult, InstanceError> {
+    let rt = rts.first().expect("at least one runtime");
     let works = if rt.has_run() { 2.0 } else { 1.0 };
     let (rounds, seconds) = shape(
         plan.rounds,
@@ -41,13 +43,13 @@ pub fn throughput(
     );
     let duration = Duration::from_secs_f64(seconds);
     // Warm every thread's slots and caches once, untimed.
-    rate(rt, threads, WARM_UP, Work::Lifecycle.or(rt))?;
+    rate(rts, threads, WARM_UP, Work::Lifecycle.or(rt))?;
     let mut inst = Vec::with_capacity(rounds);
     let mut life = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        inst.push(rate(rt, threads, duration, Work::Instantiate)?);
+        inst.push(rate(rts, threads, duration, Work::Instantiate)?);
         if rt.has_run() {
-            life.push(rate(rt, threads, duration, Work::Lifecycle)?);
+            life.push(rate(rts, threads, duration, Work::Lifecycle)?);
         }
         tick();
         if crate::interrupt::requested() {
@@ -56,6 +58,7 @@ pub fn throughput(
     }
     Ok(ThroughputResult {
         threads,
+        engines: Some(rts.len().min(threads)),
         instantiations: summarize_per_round(&inst, Unit::PerSecond),
         lifecycles: (!life.is_empty()).then(|| summarize_per_round(&life, Unit::PerSecond)),
     })
@@ -92,13 +95,14 @@ impl Work {
     }
 }
 
-/// Operations per second completed by `threads` threads in `duration`.
+/// Operations per second completed by `threads` threads in `duration`,
+/// thread `i` in `rts[i % rts.len()]`.
 ///
 /// # Errors
 ///
 /// The first error any thread hit.
 pub fn rate(
-    rt: &Runtime,
+    rts: &[Runtime],
     threads: usize,
     duration: Duration,
     work: Work,
@@ -107,8 +111,10 @@ pub fn rate(
     let start = Barrier::new(threads + 1);
     let (total, elapsed) = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| -> Result<u64, InstanceError> {
+            .map(|i| {
+                let rt = &rts[i % rts.len()];
+                let (start, stop) = (&start, &stop);
+                s.spawn(move || -> Result<u64, InstanceError> {
                     start.wait();
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) {

@@ -118,6 +118,10 @@ pub struct Settings {
     pub throughput_seconds: f64,
     /// Thread counts throughput is measured with.
     pub threads: Vec<usize>,
+    /// Whether each throughput thread had an engine of its own
+    /// (`--engine-per-thread`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub engine_per_thread: bool,
     /// The `--max-instances` cap of the concurrency phase.
     pub max_instances: u64,
     /// The resident-memory cap of the concurrency phase, in bytes.
@@ -507,4 +511,8 @@ pub struct ThroughputResult {
     /// Full lifecycles (instantiate, run, drop) per second, all threads together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycles: Option<Summary>,
+    /// Engines the threads worked in: 1 when they share one, `threads` with
+    /// `--engine-per-thread` (absent in files written before the option).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engines: Option<usize>,
 }

@@ -829,13 +829,19 @@ fn throughput(r: &BenchmarkResult) -> Section {
             ]);
         }
     }
+    let mut lines = vec![format!(
+        "Each cell: median over rounds of completed operations per second, all threads together; n=rounds. The page (cited): {}.",
+        cite(HEADLINE[3].page_wasm)
+    )];
+    lines.push(if r.settings.engine_per_thread {
+        "Each thread of a multi-thread round had an engine, pool and loaded component of its own (`--engine-per-thread`).".into()
+    } else {
+        "The threads share one engine, pool and loaded component.".into()
+    });
     Section {
         title: "Throughput".into(),
         tables: vec![Table { header, rows }],
-        lines: vec![format!(
-            "Each cell: median over rounds of completed operations per second, all threads together; n=rounds. The page (cited): {}.",
-            cite(HEADLINE[3].page_wasm)
-        )],
+        lines,
         charts: chart::throughput(r).into_iter().collect(),
     }
 }

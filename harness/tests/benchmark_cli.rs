@@ -393,3 +393,62 @@ fn the_heap_is_chosen_by_the_environment_and_named_in_the_result() {
         );
     }
 }
+
+/// `--engine-per-thread` gives each thread of a multi-thread throughput
+/// round a runtime of its own; without it they share one. The result and the
+/// report say which.
+#[test]
+fn throughput_threads_share_one_engine_unless_given_one_each() {
+    let run = |own: bool| {
+        let mut args = vec![
+            "benchmark",
+            "--embedded",
+            "cli",
+            "--quick",
+            "--allocator",
+            "pooling",
+            "--phases",
+            "throughput",
+            "--no-native",
+            "--no-progress",
+            "--json",
+            "-",
+        ];
+        if own {
+            args.push("--engine-per-thread");
+        }
+        let out = run_to_end(&mut siteboss_command(args));
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+        let one = match v {
+            serde_json::Value::Array(mut a) => a.remove(0),
+            v => v,
+        };
+        serde_json::from_value::<BenchmarkResult>(one).expect("the documented schema")
+    };
+    for own in [false, true] {
+        let r = run(own);
+        assert_eq!(r.settings.engine_per_thread, own);
+        let c = &r.configurations[0];
+        let threads: Vec<usize> = c.throughput.iter().map(|t| t.threads).collect();
+        assert_eq!(threads, r.settings.threads, "a row per thread count");
+        for t in &c.throughput {
+            positive("lifecycles/s", t.lifecycles.as_ref().expect("lifecycles/s"));
+            let expected = if own { t.threads } else { 1 };
+            assert_eq!(t.engines, Some(expected), "own={own}: {t:?}");
+        }
+        let text = siteboss::report::document(&r)
+            .sections
+            .iter()
+            .find(|s| s.title == "Throughput")
+            .expect("a throughput section")
+            .lines
+            .join("\n");
+        let said = if own {
+            "had an engine, pool and loaded component of its own"
+        } else {
+            "share one engine"
+        };
+        assert!(text.contains(said), "{text}");
+    }
+}

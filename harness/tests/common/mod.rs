@@ -371,6 +371,7 @@ pub fn result_json() -> Vec<u8> {
             memory_points: vec![1, 10],
             throughput_seconds: 0.3,
             threads: vec![1, 2],
+            engine_per_thread: false,
             max_instances: 20_000,
             max_memory_bytes: u64::MAX,
             min_available_bytes: 1 << 30,
@@ -459,6 +460,7 @@ pub fn result_json() -> Vec<u8> {
                 threads: 2,
                 instantiations: s(Unit::PerSecond, 3e5),
                 lifecycles: Some(s(Unit::PerSecond, 2e5)),
+                engines: Some(1),
             }],
             counts: Some(CountsResult {
                 instrument: Some("valgrind-3.19.0 --tool=callgrind".into()),
