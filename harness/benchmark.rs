@@ -533,8 +533,15 @@ fn budget_cuts(phase: Phase, p: &Plan, cfg: &ConfigurationResult) -> Vec<Budgete
             .memory
             .as_ref()
             .map(|m| {
+                // The largest N the time budget cut (the memory section says
+                // why for each; a cut for memory is no budget's doing).
                 let most = m.points.iter().map(|pt| pt.instances).max().unwrap_or(0);
-                let planned = p.memory_points.iter().copied().max().unwrap_or(0);
+                let timed_out = m
+                    .cut
+                    .iter()
+                    .filter(|c| matches!(c.limit, crate::model::CutLimit::TimeBudget { .. }))
+                    .map(|c| c.instances)
+                    .max();
                 cut(
                     "child processes",
                     m.per_instance.rounds.len(),
@@ -542,12 +549,14 @@ fn budget_cuts(phase: Phase, p: &Plan, cfg: &ConfigurationResult) -> Vec<Budgete
                     b.memory_seconds,
                 )
                 .into_iter()
-                .chain(cut(
-                    "live instances at the largest point",
-                    most,
-                    planned,
-                    b.memory_seconds,
-                ))
+                .chain(timed_out.and_then(|planned| {
+                    cut(
+                        "live instances at the largest point",
+                        most,
+                        planned,
+                        b.memory_seconds,
+                    )
+                }))
                 .collect()
             })
             .unwrap_or_default(),
@@ -563,6 +572,12 @@ fn describe(subject: &Subject, p: &Plan) -> Vec<String> {
             "pool capacity = sized per phase: {} slots for cold/warm/lifecycle/throughput, largest memory point + 1 for memory, --max-instances + 1 for concurrency (each slot costs resident memory and engine start-up time up front)",
             p.latency_pool_capacity
         ));
+        if p.engine_per_thread {
+            lines.push(format!(
+                "throughput: an engine, pool and loaded component per thread (--engine-per-thread), the {} slots split among them",
+                p.latency_pool_capacity
+            ));
+        }
         let most = crate::engine::max_pool_capacity(subject.options.allocator);
         if most < u32::MAX {
             lines.push(format!(
@@ -613,14 +628,16 @@ fn run_phase(
         }
         Phase::Throughput => {
             // One runtime the threads share, or one per thread of the
-            // largest round, each loaded from the artifact like the first.
+            // largest round, each loaded from the artifact like the first
+            // and given its share of the slots.
             let runtimes = if p.engine_per_thread {
                 p.threads.iter().copied().max().unwrap_or(1).max(1)
             } else {
                 1
             };
+            let slots = u64::from(p.latency_pool_capacity).div_ceil(runtimes as u64);
             let rts = (0..runtimes)
-                .map(|_| subject.runtime(u64::from(p.latency_pool_capacity)))
+                .map(|_| subject.runtime(slots))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let share = p.budget.throughput_seconds / p.threads.len().max(1) as f64;
             for &threads in &p.threads {

@@ -312,7 +312,14 @@ fn check_same(
     };
     let what =
         if comparable(&r.settings, &first.settings) != comparable(&first.settings, &r.settings) {
-            Some("sample counts or limits, such as --quick".to_owned())
+            Some(
+                if r.settings.engine_per_thread != first.settings.engine_per_thread {
+                    "--engine-per-thread in one and not the other"
+                } else {
+                    "sample counts or limits, such as --quick"
+                }
+                .to_owned(),
+            )
         } else if allocators(r) != allocators(first) {
             Some(format!(
                 "allocators {:?} vs {:?}",

@@ -4,7 +4,7 @@
 use super::child::{self, MemoryReading, MemoryReply, Reply, Request, Task};
 use super::{Budget, MIN_ROUNDS, Plan, Subject, os};
 use crate::engine::Runtime;
-use crate::model::{CutPoint, MemoryPoint, MemoryResult, Unit};
+use crate::model::{CutLimit, CutPoint, MemoryPoint, MemoryResult, Unit};
 use crate::stats::{slope, summarize, summarize_per_round};
 use std::path::Path;
 use std::time::Duration;
@@ -67,10 +67,11 @@ pub fn memory(
         subject.lifecycle_estimate()?.as_secs_f64(),
         plan.budget.memory_seconds / MIN_ROUNDS.min(plan.memory_rounds).max(1) as f64,
         subject.footprint.memory_bytes,
-        os::available_bytes()
-            .unwrap_or(0)
-            .saturating_sub(plan.density.min_available_bytes)
-            / 2,
+        // Unknown available memory sets no limit here; the concurrency
+        // phase's safety margin still guards the machine.
+        os::available_bytes().map_or(u64::MAX, |a| {
+            a.saturating_sub(plan.density.min_available_bytes) / 2
+        }),
     );
     let max = points.iter().copied().max().unwrap_or(1) as u64;
     let request = Request {
@@ -128,27 +129,37 @@ pub fn fitting_points(
     for (i, &n) in sorted.iter().enumerate() {
         let seconds = CHILD_START_SECONDS + n as f64 * lifecycle;
         let bytes = (n as u64).saturating_mul(instance_bytes);
-        let reason = if i < 2 {
+        let cut_by = if i < 2 {
             None
         } else if seconds > round_seconds {
-            Some(format!(
-                "time budget: {n} instances at {:.1} µs each need about {seconds:.3} s, a round has {round_seconds:.3} s",
-                lifecycle * 1e6
+            Some((
+                CutLimit::TimeBudget {
+                    lifecycle_seconds: lifecycle,
+                    round_seconds,
+                },
+                format!(
+                    "time budget: {n} instances at {:.1} µs each need about {seconds:.3} s, a round has {round_seconds:.3} s",
+                    lifecycle * 1e6
+                ),
             ))
         } else if bytes > memory_room {
-            Some(format!(
-                "memory: {n} instances of up to {} KiB each need {} MiB, half the memory available above the safety margin is {} MiB",
-                instance_bytes >> 10,
-                bytes >> 20,
-                memory_room >> 20
+            Some((
+                CutLimit::Memory,
+                format!(
+                    "memory: {n} instances of up to {} KiB each need {} MiB, half the memory available above the safety margin is {} MiB",
+                    instance_bytes >> 10,
+                    bytes >> 20,
+                    memory_room >> 20
+                ),
             ))
         } else {
             None
         };
-        match reason {
+        match cut_by {
             None => points.push(n),
-            Some(reason) => cut.push(CutPoint {
+            Some((limit, reason)) => cut.push(CutPoint {
                 instances: n,
+                limit,
                 reason,
             }),
         }
@@ -227,6 +238,13 @@ mod tests {
             "{}",
             cut[0].reason
         );
+        assert_eq!(
+            cut[0].limit,
+            CutLimit::TimeBudget {
+                lifecycle_seconds: 0.004,
+                round_seconds: 1.0
+            }
+        );
         // 32 MiB per instance in 4 GiB of room: up to 100.
         let (points, cut) = fitting_points(&planned, 1e-5, 100.0, 32 << 20, 4 << 30);
         assert_eq!(points, [1, 10, 100]);
@@ -235,6 +253,7 @@ mod tests {
             "{}",
             cut[0].reason
         );
+        assert_eq!(cut[0].limit, CutLimit::Memory);
         // However slow, the two smallest stay.
         let (points, cut) = fitting_points(&[10, 1, 100], 10.0, 0.1, 1, 1);
         assert_eq!(points, [1, 10]);

@@ -23,6 +23,10 @@ pub enum Work {
 /// [`shape`]) when they would not fit in `budget_seconds`. Thread `i` works
 /// in `rts[i % rts.len()]`: one runtime they all share, or one each.
 ///
+/// # Panics
+///
+/// When `rts` is empty.
+///
 /// # Errors
 ///
 /// Fails when any thread's instantiation or run fails.
@@ -33,7 +37,7 @@ pub fn throughput(
     budget_seconds: f64,
     tick: &dyn Fn(),
 ) -> Result<ThroughputResult, InstanceError> {
-    let rt = rts.first().expect("at least one runtime");
+    let rt = rts.first().expect("throughput needs at least one runtime");
     let works = if rt.has_run() { 2.0 } else { 1.0 };
     let (rounds, seconds) = shape(
         plan.rounds,
@@ -101,12 +105,17 @@ impl Work {
 /// # Errors
 ///
 /// The first error any thread hit.
+///
+/// # Panics
+///
+/// When `rts` is empty.
 pub fn rate(
     rts: &[Runtime],
     threads: usize,
     duration: Duration,
     work: Work,
 ) -> Result<f64, InstanceError> {
+    assert!(!rts.is_empty(), "throughput needs at least one runtime");
     let stop = AtomicBool::new(false);
     let start = Barrier::new(threads + 1);
     let (total, elapsed) = std::thread::scope(|s| {

@@ -377,8 +377,27 @@ pub struct MemoryResult {
 pub struct CutPoint {
     /// Live instances.
     pub instances: usize,
+    /// The limit that cut it.
+    pub limit: CutLimit,
     /// Why, in one line.
     pub reason: String,
+}
+
+/// What kept the memory phase from a planned N.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CutLimit {
+    /// A round's share of the phase's time budget: N instances, at the
+    /// estimated lifecycle each, would not fit.
+    TimeBudget {
+        /// The lifecycle estimate the points were sized with, in seconds.
+        lifecycle_seconds: f64,
+        /// Seconds one round had.
+        round_seconds: f64,
+    },
+    /// N instances of up to the component's footprint would not fit in half
+    /// the memory available above the safety margin.
+    Memory,
 }
 
 /// Resident memory at one N.

@@ -833,11 +833,21 @@ fn throughput(r: &BenchmarkResult) -> Section {
         "Each cell: median over rounds of completed operations per second, all threads together; n=rounds. The page (cited): {}.",
         cite(HEADLINE[3].page_wasm)
     )];
-    lines.push(if r.settings.engine_per_thread {
-        "Each thread of a multi-thread round had an engine, pool and loaded component of its own (`--engine-per-thread`).".into()
-    } else {
-        "The threads share one engine, pool and loaded component.".into()
-    });
+    // What the multi-thread rows ran in, as each row recorded it.
+    let multi = || {
+        wasm_columns(r)
+            .into_iter()
+            .flat_map(|c| c.throughput.iter())
+            .filter(|t| t.threads > 1)
+    };
+    if multi().any(|t| t.engines.is_some_and(|e| e > 1)) {
+        lines.push("Each thread of a multi-thread round had an engine, pool and loaded component of its own (`--engine-per-thread`; the slots split among them).".into());
+    } else if multi().any(|t| t.engines == Some(1)) {
+        lines.push(
+            "The threads of a multi-thread round share one engine, pool and loaded component."
+                .into(),
+        );
+    }
     Section {
         title: "Throughput".into(),
         tables: vec![Table { header, rows }],

@@ -48,8 +48,17 @@ fn figures(r: &BenchmarkResult) -> Vec<Figure> {
             if let Some(s) = c.summary(m)
                 && s.median.is_finite()
             {
+                // A throughput measured with an engine per thread is another
+                // series than the shared engine's.
+                let shape = if r.settings.engine_per_thread
+                    && matches!(m, Metric::Throughput | Metric::InstantiationThroughput)
+                {
+                    "-engine-per-thread"
+                } else {
+                    ""
+                };
                 out.push(Figure {
-                    name: format!("siteboss/{component}/{}/{}", c.allocator, m.name()),
+                    name: format!("siteboss/{component}/{}/{}{shape}", c.allocator, m.name()),
                     unit: m.unit(),
                     direction: m.direction(),
                     summary: s.clone(),

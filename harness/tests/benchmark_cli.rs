@@ -156,13 +156,31 @@ fn check_configuration(c: &siteboss::model::ConfigurationResult) {
             "{a}: every N of the page, measured or cut"
         );
         assert!(mem.points.len() >= 2, "{a}: a slope needs two N");
+        let life_seconds = c.lifecycle.as_ref().expect("lifecycle").total.median * 1e-9;
         for cut in &mem.cut {
             assert!(
-                cut.reason.starts_with("time budget: ") || cut.reason.starts_with("memory: "),
-                "{a}: N = {} cut for no stated limit: {}",
-                cut.instances,
-                cut.reason
+                !cut.reason.is_empty(),
+                "{a}: N = {} cut unexplained",
+                cut.instances
             );
+            if let siteboss::model::CutLimit::TimeBudget {
+                lifecycle_seconds,
+                round_seconds,
+            } = cut.limit
+            {
+                // Cut because N lifecycles at the estimate overran the
+                // round, and the estimate is the component's pace, not one
+                // preempted sample (which once read milliseconds for a
+                // 30 µs lifecycle and cut N = 1,000 here).
+                assert!(
+                    cut.instances as f64 * lifecycle_seconds > round_seconds - 0.05,
+                    "{a}: {cut:?}"
+                );
+                assert!(
+                    lifecycle_seconds <= 10.0 * life_seconds,
+                    "{a}: estimate {lifecycle_seconds} s against a lifecycle median of {life_seconds} s: {cut:?}"
+                );
+            }
         }
         for w in mem.points.windows(2) {
             assert!(

@@ -566,7 +566,7 @@ fn proc_stat_steal_is_parsed() {
 }
 
 /// A planned N the memory phase cut is named in the memory section with the
-/// limit that cut it, and its table row stays out.
+/// limit that cut it.
 #[test]
 fn a_memory_point_cut_by_its_budget_is_named_with_its_reason() {
     let mut r: BenchmarkResult = serde_json::from_slice(&common::result_json()).unwrap();
@@ -588,6 +588,10 @@ fn a_memory_point_cut_by_its_budget_is_named_with_its_reason() {
         .cut
         .push(siteboss::model::CutPoint {
         instances: 1000,
+        limit: siteboss::model::CutLimit::TimeBudget {
+            lifecycle_seconds: 9e-4,
+            round_seconds: 0.5,
+        },
         reason:
             "time budget: 1000 instances at 900.0 µs each need about 0.950 s, a round has 0.500 s"
                 .into(),
@@ -598,8 +602,34 @@ fn a_memory_point_cut_by_its_budget_is_named_with_its_reason() {
         text.contains("pooling: N = 1,000 not measured: time budget: 1000 instances"),
         "{text}"
     );
+}
+
+/// Throughput measured with an engine per thread is exported as a series of
+/// its own, so history tools never join it to the shared engine's.
+#[test]
+fn an_engine_per_thread_throughput_is_its_own_series() {
+    let mut r: BenchmarkResult = serde_json::from_slice(&common::result_json()).unwrap();
+    let names = |r: &BenchmarkResult| -> Vec<String> {
+        siteboss::report::export::bmf(r)
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let shared = names(&r);
     assert!(
-        s.tables[0].rows.iter().all(|row| row[0] != "1,000"),
-        "a cut N has no row"
+        shared.iter().any(|n| n.ends_with("/throughput")),
+        "{shared:?}"
     );
+    r.settings.engine_per_thread = true;
+    let own = names(&r);
+    assert!(
+        own.iter()
+            .any(|n| n.ends_with("/throughput-engine-per-thread")),
+        "{own:?}"
+    );
+    assert!(!own.iter().any(|n| n.ends_with("/throughput")), "{own:?}");
+    // Other figures keep their names.
+    assert!(own.iter().any(|n| n.ends_with("/warm-start")), "{own:?}");
 }
