@@ -331,3 +331,37 @@ fn a_corrupt_tolerance_file_fails_and_names_its_file() {
         "{err}"
     );
 }
+
+/// The real code changes `harness/ci/regressions.sh` proves the gate with
+/// still apply to this tree: a patch that no longer applies would be
+/// reported as "does not apply" instead of judged (the control patch went
+/// stale once when the throughput section's wording moved).
+#[test]
+fn every_regression_patch_still_applies_to_this_tree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("harness/ci/regressions");
+    let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("harness/ci/regressions")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+        .collect();
+    patches.sort();
+    assert!(
+        patches.len() >= 2,
+        "a real change and a control: {patches:?}"
+    );
+    for p in &patches {
+        let out = std::process::Command::new("git")
+            .args(["apply", "--check"])
+            .arg(p)
+            .current_dir(root)
+            .output()
+            .expect("git runs (the regression patches are applied with it)");
+        assert!(
+            out.status.success(),
+            "{} no longer applies: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+}
