@@ -345,23 +345,31 @@ fn markdown_and_terminal_reports_mark_cited_figures() {
     assert!(md.contains("### Runner"));
 }
 
+/// `siteboss benchmark --quick` of the embedded CLI hello, pooled profile,
+/// only `phases`, JSON on stdout, then `extra` arguments.
+fn quick_pooled_json(phases: &str, extra: &[&str]) -> Command {
+    let mut args = vec![
+        "benchmark",
+        "--embedded",
+        "cli",
+        "--quick",
+        "--allocator",
+        "pooling",
+        "--phases",
+        phases,
+        "--no-native",
+        "--no-progress",
+        "--json",
+        "-",
+    ];
+    args.extend_from_slice(extra);
+    siteboss_command(args)
+}
+
 #[test]
 fn the_heap_is_chosen_by_the_environment_and_named_in_the_result() {
     let run = |value: Option<&str>| {
-        let mut cmd = siteboss_command([
-            "benchmark",
-            "--embedded",
-            "cli",
-            "--quick",
-            "--allocator",
-            "pooling",
-            "--phases",
-            "warm-start,cold-start",
-            "--no-native",
-            "--no-progress",
-            "--json",
-            "-",
-        ]);
+        let mut cmd = quick_pooled_json("warm-start,cold-start", &[]);
         match value {
             Some(v) => cmd.env(siteboss::heap::ENV, v),
             None => cmd.env_remove(siteboss::heap::ENV),
@@ -418,24 +426,8 @@ fn the_heap_is_chosen_by_the_environment_and_named_in_the_result() {
 #[test]
 fn throughput_threads_share_one_engine_unless_given_one_each() {
     let run = |own: bool| {
-        let mut args = vec![
-            "benchmark",
-            "--embedded",
-            "cli",
-            "--quick",
-            "--allocator",
-            "pooling",
-            "--phases",
-            "throughput",
-            "--no-native",
-            "--no-progress",
-            "--json",
-            "-",
-        ];
-        if own {
-            args.push("--engine-per-thread");
-        }
-        let out = run_to_end(&mut siteboss_command(args));
+        let extra: &[&str] = if own { &["--engine-per-thread"] } else { &[] };
+        let out = run_to_end(&mut quick_pooled_json("throughput", extra));
         assert_eq!(out.code, Some(0), "{out:?}");
         let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
         let one = match v {
