@@ -51,6 +51,9 @@ for patch in "${patches[@]}"; do
     continue
   }
   caught=0
+  # Outputs of an earlier, longer series would otherwise join this one's
+  # summary (the table reads every $name.gate-*.txt).
+  rm -f "$out/$name".gate-*.txt
   for i in $(seq 1 "$runs"); do
     set +e
     (cd "$wt" && CARGO_TARGET_DIR="$target" SITEBOSS_REQUIRE_BASELINE=1 \
