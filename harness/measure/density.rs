@@ -30,7 +30,14 @@ const MAX_STRIDE: u64 = 1024;
 const MONITOR_EVERY: Duration = Duration::from_millis(10);
 
 /// The child's side: loads the runtime from `artifact`, fills until a
-/// limit, then tears down.
+/// limit, then tears down; then drops that runtime, loads a fresh one and
+/// fills as many again with every core.
+///
+/// The second fill gets a runtime of its own so that both fills start from
+/// a cold pool: a pool's freed slots keep their dirtied pages resident
+/// (`linear_memory_keep_resident`), so refilling the first pool would skip
+/// the first-touch faults the first fill paid, and the two would not be
+/// like for like.
 ///
 /// Under `RLIMIT_AS` a pool with a slot for every instance up to
 /// `--max-instances` may not fit in the address space, or fit without
@@ -72,7 +79,7 @@ pub fn serve(
         shrunk = true;
         options.pool_capacity /= 2;
     };
-    let mut result = fill(&rt, limits);
+    let (mut result, growth) = fill(&rt, limits);
     if shrunk && result.limit == Limit::PoolCapacity {
         result.limit = Limit::AddressSpace;
         result.lift = lift(Limit::AddressSpace, None, &rt);
@@ -80,6 +87,27 @@ pub fn serve(
             "the pool was sized down to {} slots, the most that fit in RLIMIT_AS = {} MiB with its margin, and every slot was in use",
             options.pool_capacity,
             as_limit.unwrap_or(0) >> 20
+        );
+    }
+    if growth.n > 0 {
+        drop(rt);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        result.all_cores = Some(
+            match Runtime::deserialize(artifact, source, &options, request.footprint) {
+                Ok(rt) => AllCoresFill {
+                    fresh_pool: true,
+                    ..fill_all_cores(&rt, threads, limits, &growth)
+                },
+                Err(e) => AllCoresFill {
+                    threads,
+                    fresh_pool: true,
+                    instances: 0,
+                    limit: Some(Limit::InstantiationError),
+                    detail: format!("a fresh runtime for it could not be loaded: {e:#}"),
+                    fill_seconds: 0.0,
+                    teardown_seconds: 0.0,
+                },
+            },
         );
     }
     Ok(result)
@@ -98,8 +126,10 @@ fn warm_up(rt: &Runtime) {
     });
 }
 
-/// The child's side: fills until a limit, then tears down.
-pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
+/// The child's side: fills with one thread until a limit, then tears down.
+/// Returns the result (without the all-cores fill) and what the fill added
+/// to the process, for [`fill_all_cores`].
+pub fn fill(rt: &Runtime, limits: &DensityLimits) -> (DensityResult, Growth) {
     warm_up(rt);
     let started = Instant::now();
     let available_start = os::available_bytes().unwrap_or(0);
@@ -292,16 +322,13 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
     } else {
         0.0
     };
-    let all_cores = (instances > 0).then(|| {
-        let growth = Reading {
-            n: instances,
-            rss: rss.saturating_sub(rss_start),
-            maps: maps.saturating_sub(maps_start),
-            vsize: vsize.saturating_sub(vsize_start),
-        };
-        fill_all_cores(rt, limits, &growth, max_maps, as_limit)
-    });
-    DensityResult {
+    let growth = Growth {
+        n: instances,
+        rss: rss.saturating_sub(rss_start),
+        maps: maps.saturating_sub(maps_start),
+        vsize: vsize.saturating_sub(vsize_start),
+    };
+    let result = DensityResult {
         instances,
         limit,
         lift: lift(limit, max_maps, rt),
@@ -317,9 +344,10 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> DensityResult {
         },
         fill_seconds,
         teardown_seconds,
-        all_cores,
+        all_cores: None,
         trace: trace.points,
-    }
+    };
+    (result, growth)
 }
 
 /// The fill's readings, kept small: each reading at a power-of-two count of
@@ -373,18 +401,20 @@ fn time_limit_detail(limits: &DensityLimits) -> String {
 }
 
 /// The second fill: `growth.n` instances again (the first fill's count), made
-/// by one thread per core, each keeping its own, then dropped by the same
-/// threads at once. `growth` is what the first fill added to the process in
-/// all; this fill stops early if the same growth per instance would cross a
-/// limit before the next reading, or at the time limit.
-fn fill_all_cores(
+/// in `rt` by `threads` threads at once, each keeping its own, then dropped
+/// by the same threads at once. `growth` is what the first fill added to the
+/// process in all; this fill stops early if the same growth per instance
+/// would cross a limit before the next reading, or at the time limit.
+pub fn fill_all_cores(
     rt: &Runtime,
+    threads: usize,
     limits: &DensityLimits,
-    growth: &Reading,
-    max_maps: Option<u64>,
-    as_limit: Option<u64>,
+    growth: &Growth,
 ) -> AllCoresFill {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    warm_up(rt);
+    let threads = threads.max(1);
+    let max_maps = super::super::fingerprint::read_proc_u64("/proc/sys/vm/max_map_count");
+    let as_limit = os::address_space_limit();
     let target = growth.n;
     let per = |total: u64| total as f64 / target as f64;
     let (rss_per, maps_per, vsize_per) = (per(growth.rss), per(growth.maps), per(growth.vsize));
@@ -505,6 +535,8 @@ fn fill_all_cores(
         let stopped = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
         AllCoresFill {
             threads,
+            // The caller knows whether `rt` is fresh; see `serve`.
+            fresh_pool: false,
             instances,
             detail: stopped.as_ref().map(|s| s.1.clone()).unwrap_or_default(),
             limit: stopped.map(|s| s.0),
@@ -519,6 +551,20 @@ struct Reading {
     rss: u64,
     maps: u64,
     vsize: u64,
+}
+
+/// What the one-thread fill added to the process: its instances, and the
+/// resident memory, mappings and address space they took in all.
+#[derive(Debug, Clone, Copy)]
+pub struct Growth {
+    /// Instances made.
+    pub n: u64,
+    /// Resident bytes added.
+    pub rss: u64,
+    /// Mappings added.
+    pub maps: u64,
+    /// Address space added, in bytes.
+    pub vsize: u64,
 }
 
 /// The exact setting that lifts `limit`, when a setting is what stopped it.

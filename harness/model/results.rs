@@ -453,6 +453,11 @@ pub struct DensityResult {
 pub struct AllCoresFill {
     /// Threads filling and dropping at once: the cores available.
     pub threads: usize,
+    /// It ran in a freshly loaded runtime and pool, as cold as the first
+    /// fill's (false in files written before that: those refilled the first
+    /// fill's pool, whose slots kept their pages resident).
+    #[serde(default)]
+    pub fresh_pool: bool,
     /// Live instances reached.
     pub instances: u64,
     /// What stopped it short of the first fill's count, if anything did.

@@ -781,8 +781,14 @@ fn concurrency(r: &BenchmarkResult) -> Section {
                     None => "reached the 1-thread fill's count".to_owned(),
                 };
                 lines.push(format!(
-                    "{}: the {}-thread fill (each thread keeps and drops its own instances) {stop}.",
-                    c.allocator, a.threads
+                    "{}: the {}-thread fill ({}; each thread keeps and drops its own instances) {stop}.",
+                    c.allocator,
+                    a.threads,
+                    if a.fresh_pool {
+                        "in a freshly loaded runtime and pool, as cold as the first fill's"
+                    } else {
+                        "refilling the first fill's pool, whose pages stayed resident: not like for like with the first fill"
+                    }
                 ));
             }
         }

@@ -203,6 +203,19 @@ fn check_configuration(c: &siteboss::model::ConfigurationResult) {
             );
         }
         assert!(d.rss_bytes > 0 && d.bytes_per_instance > 0.0 && d.machine_estimate > 0);
+        // The all-cores fill ran in a fresh runtime and pool, and made as
+        // many instances as the first fill unless it names what stopped it.
+        let all = d.all_cores.as_ref().expect("all-cores fill");
+        assert!(all.fresh_pool && all.threads >= 1, "{a}: {all:?}");
+        assert!(
+            all.instances == d.instances || all.limit.is_some(),
+            "{a}: {all:?} against {}",
+            d.instances
+        );
+        assert!(
+            all.fill_seconds > 0.0 && all.teardown_seconds > 0.0,
+            "{a}: {all:?}"
+        );
 
         assert_eq!(c.throughput.iter().map(|t| t.threads).min(), Some(1));
         for t in &c.throughput {

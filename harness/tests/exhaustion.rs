@@ -8,7 +8,7 @@ use common::*;
 use siteboss::component::ComponentSource;
 use siteboss::engine::{Runtime, RuntimeOptions};
 use siteboss::measure::DensityLimits;
-use siteboss::measure::density::fill;
+use siteboss::measure::density::{fill, fill_all_cores};
 use siteboss::model::{Allocator, DensityResult, Limit};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -279,8 +279,9 @@ fn the_pool_capacity() {
     };
     let (footprint, _) = Runtime::probe(&source, &options).unwrap();
     let rt = Runtime::compile(&source, &options, footprint).unwrap();
-    let d = fill(&rt, &roomy(100));
+    let (d, growth) = fill(&rt, &roomy(100));
     assert_eq!((d.limit, d.instances), (Limit::PoolCapacity, 5), "{d:?}");
+    assert_eq!(growth.n, 5);
     assert_torn_down(&d);
     assert!(
         d.lift
@@ -291,8 +292,32 @@ fn the_pool_capacity() {
         d.lift
     );
     // Torn down: every slot is free again.
-    let again = fill(&rt, &roomy(100));
+    let (again, _) = fill(&rt, &roomy(100));
     assert_eq!(again.instances, 5, "{again:?}");
+    // The all-cores fill makes the first fill's count with two threads
+    // sharing the pool, and names nothing when it gets there.
+    let all = fill_all_cores(&rt, 2, &roomy(100), &growth);
+    assert_eq!(
+        (all.threads, all.instances, all.limit),
+        (2, 5, None),
+        "{all:?}"
+    );
+    assert!(
+        all.fill_seconds > 0.0 && all.teardown_seconds > 0.0,
+        "{all:?}"
+    );
+    // One instance more than the pool holds: the pool is named.
+    let more = fill_all_cores(
+        &rt,
+        2,
+        &roomy(100),
+        &siteboss::measure::density::Growth { n: 6, ..growth },
+    );
+    assert_eq!(
+        (more.instances, more.limit),
+        (5, Some(Limit::PoolCapacity)),
+        "{more:?}"
+    );
 }
 
 #[test]
@@ -314,7 +339,7 @@ fn an_instantiation_error() {
             initial_memory_bytes: 0,
         };
         let rt = Runtime::compile(&source, &options, footprint).unwrap();
-        let d = fill(&rt, &roomy(100));
+        let (d, _) = fill(&rt, &roomy(100));
         assert_eq!(
             (d.limit, d.instances),
             (Limit::InstantiationError, 0),

@@ -437,6 +437,7 @@ pub fn result_json() -> Vec<u8> {
                 teardown_seconds: 0.2,
                 all_cores: Some(AllCoresFill {
                     threads: 2,
+                    fresh_pool: true,
                     instances: 20_000,
                     limit: None,
                     detail: String::new(),
