@@ -12,10 +12,10 @@
 //! does no reading while a cold start is being timed and a child can never
 //! block on a full pipe.
 
-use super::DensityLimits;
 use super::os::{ChildExit, wait_child};
+use super::{DensityLimits, Growth};
 use crate::engine::{Footprint, RuntimeOptions};
-use crate::model::DensityResult;
+use crate::model::{AllCoresFill, DensityResult};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -59,12 +59,22 @@ pub enum Task {
         /// Ascending live-instance counts.
         points: Vec<usize>,
     },
-    /// Live instances until a limit.
+    /// Live instances until a limit, with one thread.
     Density {
         /// The artifact to load.
         artifact: PathBuf,
         /// Where to stop.
         limits: DensityLimits,
+    },
+    /// The one-thread fill's count again, with every core, in a process of
+    /// its own.
+    AllCores {
+        /// The artifact to load.
+        artifact: PathBuf,
+        /// Where to stop.
+        limits: DensityLimits,
+        /// What the one-thread fill made and added to its process.
+        growth: Growth,
     },
     /// Counted blocks of operations, run under Valgrind's callgrind.
     Count {
@@ -153,8 +163,15 @@ pub enum Reply {
     Cold(ColdReply),
     /// Memory readings.
     Memory(MemoryReply),
-    /// Where the concurrency phase stopped.
-    Density(DensityResult),
+    /// Where the one-thread fill stopped, and what it added to its process.
+    Density {
+        /// The result, without the all-cores fill.
+        result: DensityResult,
+        /// What the fill added.
+        growth: Growth,
+    },
+    /// The all-cores fill.
+    AllCores(AllCoresFill),
     /// What the counting child ran.
     Count(CountReply),
     /// The child could not do its task.

@@ -6,7 +6,7 @@
 //! malloc fails, so the margins below leave room for the reply to be written.
 
 use super::child::{self, Reply, Request, Task};
-use super::{DensityLimits, Subject, os};
+use super::{DensityLimits, Growth, Subject, os};
 use crate::component::ComponentSource;
 use crate::engine::{InstanceError, Live, Runtime};
 use crate::model::{AllCoresFill, DensityResult, FillPoint, Limit};
@@ -29,35 +29,21 @@ const MAX_STRIDE: u64 = 1024;
 /// How often the all-cores fill reads the limits.
 const MONITOR_EVERY: Duration = Duration::from_millis(10);
 
-/// The child's side: loads the runtime from `artifact`, fills until a
-/// limit, then tears down; then drops that runtime, loads a fresh one and
-/// fills as many again with every core.
-///
-/// The second fill gets a runtime of its own so that both fills start from
-/// a cold pool: a pool's freed slots keep their dirtied pages resident
-/// (`linear_memory_keep_resident`), so refilling the first pool would skip
-/// the first-touch faults the first fill paid, and the two would not be
-/// like for like.
+/// Loads the runtime from `artifact` for a fill.
 ///
 /// Under `RLIMIT_AS` a pool with a slot for every instance up to
 /// `--max-instances` may not fit in the address space, or fit without
 /// leaving the margin the phase stops at. The pool is then halved until it
-/// does, and when that smaller pool fills, the phase names the address-space
-/// limit.
-///
-/// # Errors
-///
-/// Fails when the artifact does not load into any pool that fits.
-pub fn serve(
+/// does; the second value says whether it was.
+fn load_fitting(
     source: &ComponentSource,
     request: &Request,
     artifact: &[u8],
-    limits: &DensityLimits,
-) -> anyhow::Result<DensityResult> {
+) -> anyhow::Result<(Runtime, bool)> {
     let mut options = request.options.clone();
     let as_limit = os::address_space_limit();
     let mut shrunk = false;
-    let rt = loop {
+    loop {
         let can_shrink =
             as_limit.is_some() && options.allocator.is_pooling() && options.pool_capacity > 1;
         match Runtime::deserialize(artifact, source, &options, request.footprint) {
@@ -69,7 +55,7 @@ pub fn serve(
                     as_limit.is_some_and(|a| os::virtual_bytes() + 2 * ADDRESS_MARGIN < a)
                 } =>
             {
-                break rt;
+                return Ok((rt, shrunk));
             }
             // Loaded, but the pool leaves no margin: drop it and halve.
             Ok(_) => {}
@@ -78,39 +64,54 @@ pub fn serve(
         }
         shrunk = true;
         options.pool_capacity /= 2;
-    };
+    }
+}
+
+/// The child's side of the one-thread fill: loads the runtime from
+/// `artifact` (see [`load_fitting`]), fills until a limit, then tears down.
+/// When a pool sized down under `RLIMIT_AS` fills, the phase names the
+/// address-space limit.
+///
+/// # Errors
+///
+/// Fails when the artifact does not load into any pool that fits.
+pub fn serve(
+    source: &ComponentSource,
+    request: &Request,
+    artifact: &[u8],
+    limits: &DensityLimits,
+) -> anyhow::Result<(DensityResult, Growth)> {
+    let (rt, shrunk) = load_fitting(source, request, artifact)?;
     let (mut result, growth) = fill(&rt, limits);
     if shrunk && result.limit == Limit::PoolCapacity {
         result.limit = Limit::AddressSpace;
         result.lift = lift(Limit::AddressSpace, None, &rt);
         result.detail = format!(
             "the pool was sized down to {} slots, the most that fit in RLIMIT_AS = {} MiB with its margin, and every slot was in use",
-            options.pool_capacity,
-            as_limit.unwrap_or(0) >> 20
+            rt.options().pool_capacity,
+            os::address_space_limit().unwrap_or(0) >> 20
         );
     }
-    if growth.n > 0 {
-        drop(rt);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        result.all_cores = Some(
-            match Runtime::deserialize(artifact, source, &options, request.footprint) {
-                Ok(rt) => AllCoresFill {
-                    fresh_pool: true,
-                    ..fill_all_cores(&rt, threads, limits, &growth)
-                },
-                Err(e) => AllCoresFill {
-                    threads,
-                    fresh_pool: true,
-                    instances: 0,
-                    limit: Some(Limit::InstantiationError),
-                    detail: format!("a fresh runtime for it could not be loaded: {e:#}"),
-                    fill_seconds: 0.0,
-                    teardown_seconds: 0.0,
-                },
-            },
-        );
-    }
-    Ok(result)
+    Ok((result, growth))
+}
+
+/// The child's side of the all-cores fill, in a process of its own: loads
+/// the runtime as [`serve`] does and fills `growth.n` instances with one
+/// thread per core (see [`fill_all_cores`]).
+///
+/// # Errors
+///
+/// Fails when the artifact does not load into any pool that fits.
+pub fn serve_all_cores(
+    source: &ComponentSource,
+    request: &Request,
+    artifact: &[u8],
+    limits: &DensityLimits,
+    growth: &Growth,
+) -> anyhow::Result<AllCoresFill> {
+    let (rt, _) = load_fitting(source, request, artifact)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(fill_all_cores(&rt, threads, limits, growth, true))
 }
 
 /// Creates, runs and drops one instance, so that state the runtime sets up
@@ -143,7 +144,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> (DensityResult, Growth) {
 
     let mut trace = Trace::default();
     let mut next_check = 0u64;
-    let mut last = Reading {
+    let mut last = Growth {
         n: 0,
         rss: rss_start,
         maps: maps_start,
@@ -166,7 +167,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> (DensityResult, Growth) {
             );
         }
         if n >= next_check {
-            let now = Reading {
+            let now = Growth {
                 n,
                 rss: os::rss_bytes(),
                 maps: os::mapping_count(),
@@ -405,13 +406,17 @@ fn time_limit_detail(limits: &DensityLimits) -> String {
 /// by the same threads at once. `growth` is what the first fill added to the
 /// process in all; this fill stops early if the same growth per instance
 /// would cross a limit before the next reading, or at the time limit.
+/// `own_process` says whether this process was started for it (recorded
+/// as is).
 pub fn fill_all_cores(
     rt: &Runtime,
     threads: usize,
     limits: &DensityLimits,
     growth: &Growth,
+    own_process: bool,
 ) -> AllCoresFill {
     warm_up(rt);
+    let rss_start = os::rss_bytes();
     let threads = threads.max(1);
     let max_maps = super::super::fingerprint::read_proc_u64("/proc/sys/vm/max_map_count");
     let as_limit = os::address_space_limit();
@@ -524,6 +529,7 @@ pub fn fill_all_cores(
             }
         }
         let instances = made.load(Ordering::Relaxed);
+        let rss_filled = os::rss_bytes();
         teardown.wait();
         let teardown_started = Instant::now();
         let ends: Vec<(Instant, Instant)> = workers
@@ -535,8 +541,9 @@ pub fn fill_all_cores(
         let stopped = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
         AllCoresFill {
             threads,
-            // The caller knows whether `rt` is fresh; see `serve`.
-            fresh_pool: false,
+            own_process,
+            bytes_per_instance: (instances > 0)
+                .then(|| rss_filled.saturating_sub(rss_start) as f64 / instances as f64),
             instances,
             detail: stopped.as_ref().map(|s| s.1.clone()).unwrap_or_default(),
             limit: stopped.map(|s| s.0),
@@ -544,27 +551,6 @@ pub fn fill_all_cores(
             teardown_seconds: (last_dropped - teardown_started).as_secs_f64(),
         }
     })
-}
-
-struct Reading {
-    n: u64,
-    rss: u64,
-    maps: u64,
-    vsize: u64,
-}
-
-/// What the one-thread fill added to the process: its instances, and the
-/// resident memory, mappings and address space they took in all.
-#[derive(Debug, Clone, Copy)]
-pub struct Growth {
-    /// Instances made.
-    pub n: u64,
-    /// Resident bytes added.
-    pub rss: u64,
-    /// Mappings added.
-    pub maps: u64,
-    /// Address space added, in bytes.
-    pub vsize: u64,
 }
 
 /// The exact setting that lifts `limit`, when a setting is what stopped it.
@@ -590,18 +576,27 @@ fn lift(limit: Limit, max_maps: Option<u64>, rt: &Runtime) -> Option<String> {
     }
 }
 
-/// Runs the concurrency phase in a child process.
+/// Runs the concurrency phase: the one-thread fill in a child process,
+/// then the all-cores fill of as many instances in another.
+///
+/// Each fill has a process of its own so that both start cold: a pool's
+/// freed slots keep their dirtied pages resident
+/// (`linear_memory_keep_resident`), and the heap keeps the pages it freed,
+/// so a second fill in the first one's process would skip most of the
+/// first-touch faults the first fill paid, and the two would not be like
+/// for like.
 ///
 /// # Errors
 ///
-/// Fails when the child fails or is killed.
+/// Fails when the first child fails or is killed; a failed second child is
+/// recorded as the all-cores fill's limit.
 pub fn density(
     exe: &Path,
     subject: &Subject,
     limits: &DensityLimits,
     dir: &Path,
 ) -> anyhow::Result<DensityResult> {
-    let request = Request {
+    let mut request = Request {
         component: subject.source.path.clone(),
         embedded: subject.source.embedded,
         // One slot more than the cap, so the cap and not the pool is what stops.
@@ -618,12 +613,35 @@ pub fn density(
             limits: *limits,
         },
     };
-    // Each of the two fills is capped by the time limit; teardowns and
-    // start-up get a minute more.
-    let timeout = Duration::from_secs_f64(2.0 * limits.time_limit_seconds + 60.0);
-    let (reply, _) = child::spawn(exe, &request, dir, timeout)?;
-    match reply {
-        Reply::Density(d) => Ok(d),
+    // Each fill is capped by the time limit; its teardown and start-up get
+    // a minute more.
+    let timeout = Duration::from_secs_f64(limits.time_limit_seconds + 60.0);
+    let (mut result, growth) = match child::spawn(exe, &request, dir, timeout)?.0 {
+        Reply::Density { result, growth } => (result, growth),
         _ => anyhow::bail!("a density child gave the wrong kind of reply"),
+    };
+    if growth.n == 0 {
+        return Ok(result);
     }
+    request.task = Task::AllCores {
+        artifact: subject.artifact.clone(),
+        limits: *limits,
+        growth,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    result.all_cores = Some(match child::spawn(exe, &request, dir, timeout) {
+        Ok((Reply::AllCores(a), _)) => a,
+        Ok(_) => anyhow::bail!("an all-cores fill child gave the wrong kind of reply"),
+        Err(e) => AllCoresFill {
+            threads,
+            own_process: true,
+            instances: 0,
+            limit: Some(Limit::InstantiationError),
+            detail: format!("its process failed: {e:#}"),
+            fill_seconds: 0.0,
+            teardown_seconds: 0.0,
+            bytes_per_instance: None,
+        },
+    });
+    Ok(result)
 }

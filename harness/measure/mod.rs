@@ -205,6 +205,21 @@ pub struct DensityLimits {
     pub time_limit_seconds: f64,
 }
 
+/// A reading of the process at `n` instances; as the one-thread fill's
+/// result, what that fill added: its instances, and the resident memory,
+/// mappings and address space they took in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Growth {
+    /// Instances made.
+    pub n: u64,
+    /// Resident bytes added.
+    pub rss: u64,
+    /// Mappings added.
+    pub maps: u64,
+    /// Address space added, in bytes.
+    pub vsize: u64,
+}
+
 impl Plan {
     /// The default run: at most about three minutes on a 2-core machine for
     /// all three profiles, for a component whose lifecycle is 50 ms or less.

@@ -61,11 +61,21 @@ fn run_task(request: &Request) -> anyhow::Result<Reply> {
             )?;
             Reply::Memory(super::memory::measure_in_child(&rt, points)?)
         }
-        Task::Density { artifact, limits } => Reply::Density(super::density::serve(
+        Task::Density { artifact, limits } => {
+            let (result, growth) =
+                super::density::serve(&source, request, &read_artifact(artifact)?, limits)?;
+            Reply::Density { result, growth }
+        }
+        Task::AllCores {
+            artifact,
+            limits,
+            growth,
+        } => Reply::AllCores(super::density::serve_all_cores(
             &source,
             request,
             &read_artifact(artifact)?,
             limits,
+            growth,
         )?),
         Task::Count { profiles, plan } => {
             Reply::Count(super::count::count_in_child(&source, profiles, plan)?)

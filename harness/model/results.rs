@@ -453,11 +453,11 @@ pub struct DensityResult {
 pub struct AllCoresFill {
     /// Threads filling and dropping at once: the cores available.
     pub threads: usize,
-    /// It ran in a freshly loaded runtime and pool, as cold as the first
-    /// fill's (false in files written before that: those refilled the first
-    /// fill's pool, whose slots kept their pages resident).
+    /// It ran in a process of its own, as cold as the first fill's (false
+    /// in files written before that: those filled again in the first fill's
+    /// process, whose pool slots and heap kept their pages resident).
     #[serde(default)]
-    pub fresh_pool: bool,
+    pub own_process: bool,
     /// Live instances reached.
     pub instances: u64,
     /// What stopped it short of the first fill's count, if anything did.
@@ -468,6 +468,12 @@ pub struct AllCoresFill {
     pub detail: String,
     /// Seconds from the start until the last thread had created its share.
     pub fill_seconds: f64,
+    /// Resident memory the process gained from the start of this fill to
+    /// its end, per instance: near the first fill's in a process of its
+    /// own; pages a process kept from an earlier fill are not gained again
+    /// (absent in files written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_instance: Option<f64>,
     /// Seconds from the start of the teardown until the last thread had
     /// dropped its share.
     pub teardown_seconds: f64,

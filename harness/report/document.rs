@@ -748,7 +748,7 @@ fn concurrency(r: &BenchmarkResult) -> Section {
         .unwrap_or(0);
     if threads > 0 {
         row(&format!("Time to create them, {threads} threads"), &|d| {
-            or_dash(d.all_cores.as_ref().map(|a| {
+            or_dash(d.all_cores.as_ref().filter(|a| a.instances > 0).map(|a| {
                 let short = if a.instances < d.instances {
                     format!(", {} instances", count(a.instances))
                 } else {
@@ -763,6 +763,7 @@ fn concurrency(r: &BenchmarkResult) -> Section {
                 or_dash(
                     d.all_cores
                         .as_ref()
+                        .filter(|a| a.instances > 0)
                         .map(|a| seconds_each(a.teardown_seconds, a.instances)),
                 )
             },
@@ -777,6 +778,9 @@ fn concurrency(r: &BenchmarkResult) -> Section {
             }
             if let Some(a) = &d.all_cores {
                 let stop = match a.limit {
+                    Some(limit) if a.instances == 0 => {
+                        format!("made no instance: {} ({})", limit.name(), a.detail)
+                    }
                     Some(limit) => format!("stopped by {} ({})", limit.name(), a.detail),
                     None => "reached the 1-thread fill's count".to_owned(),
                 };
@@ -784,10 +788,10 @@ fn concurrency(r: &BenchmarkResult) -> Section {
                     "{}: the {}-thread fill ({}; each thread keeps and drops its own instances) {stop}.",
                     c.allocator,
                     a.threads,
-                    if a.fresh_pool {
-                        "in a freshly loaded runtime and pool, as cold as the first fill's"
-                    } else {
-                        "refilling the first fill's pool, whose pages stayed resident: not like for like with the first fill"
+                    match (a.own_process, c.allocator.is_pooling()) {
+                        (true, _) => "in a process of its own, as cold as the first fill's",
+                        (false, true) => "in the first fill's process, refilling its pool, whose pages stayed resident: not like for like with the first fill",
+                        (false, false) => "in the first fill's process, whose heap kept its pages: not like for like with the first fill",
                     }
                 ));
             }

@@ -203,6 +203,15 @@ fn the_address_space_limit_with_a_pool_too_large_for_it() {
     assert_eq!(d.limit, Limit::AddressSpace, "{d:?}");
     assert!(d.instances > 0 && d.instances < 70_000, "{d:?}");
     assert!(d.detail.contains("the pool was sized down"), "{}", d.detail);
+    // The all-cores fill, in a process of its own, sizes its pool down
+    // as the first did, and fits where the first did.
+    let all = d.all_cores.as_ref().expect("an all-cores fill");
+    assert!(all.own_process, "{all:?}");
+    assert!(
+        all.instances == d.instances || all.limit == Some(Limit::AddressSpace),
+        "{all:?} against {}",
+        d.instances
+    );
 }
 
 #[test]
@@ -294,28 +303,27 @@ fn the_pool_capacity() {
     // Torn down: every slot is free again.
     let (again, _) = fill(&rt, &roomy(100));
     assert_eq!(again.instances, 5, "{again:?}");
-    // The all-cores fill makes the first fill's count with two threads
-    // sharing the pool, and names nothing when it gets there.
-    let all = fill_all_cores(&rt, 2, &roomy(100), &growth);
+    // The all-cores fill, in a runtime of its own, makes the first fill's
+    // count with two threads sharing its pool, names nothing when it gets
+    // there, and records what it was told of the runtime.
+    let fresh = Runtime::compile(&source, &options, footprint).unwrap();
+    let all = fill_all_cores(&fresh, 2, &roomy(100), &growth, true);
     assert_eq!(
-        (all.threads, all.instances, all.limit),
-        (2, 5, None),
-        "{all:?}"
-    );
-    assert!(
-        all.fill_seconds > 0.0 && all.teardown_seconds > 0.0,
+        (all.threads, all.instances, all.limit, all.own_process),
+        (2, 5, None, true),
         "{all:?}"
     );
     // One instance more than the pool holds: the pool is named.
     let more = fill_all_cores(
-        &rt,
+        &fresh,
         2,
         &roomy(100),
-        &siteboss::measure::density::Growth { n: 6, ..growth },
+        &siteboss::measure::Growth { n: 6, ..growth },
+        false,
     );
     assert_eq!(
-        (more.instances, more.limit),
-        (5, Some(Limit::PoolCapacity)),
+        (more.instances, more.limit, more.own_process),
+        (5, Some(Limit::PoolCapacity), false),
         "{more:?}"
     );
 }

@@ -634,11 +634,11 @@ fn an_engine_per_thread_throughput_is_its_own_series() {
     assert!(own.iter().any(|n| n.ends_with("/warm-start")), "{own:?}");
 }
 
-/// The all-cores fill says whether it ran in a fresh pool; a file from
-/// before that (no `fresh_pool`) is read as a refill of the first pool, and
+/// The all-cores fill says whether it ran in a process of its own; a file from
+/// before that (no `own_process`) is read as a refill of the first pool, and
 /// said to be so.
 #[test]
-fn an_all_cores_fill_says_whether_its_pool_was_fresh() {
+fn an_all_cores_fill_says_whether_it_had_a_process_of_its_own() {
     let lines = |raw: &serde_json::Value| {
         let r: BenchmarkResult = serde_json::from_value(raw.clone()).unwrap();
         siteboss::report::document(&r)
@@ -652,16 +652,16 @@ fn an_all_cores_fill_says_whether_its_pool_was_fresh() {
     let mut raw: serde_json::Value = serde_json::from_slice(&common::result_json()).unwrap();
     let fresh = lines(&raw);
     assert!(
-        fresh.contains("in a freshly loaded runtime and pool"),
+        fresh.contains("in a process of its own, as cold as the first fill's"),
         "{fresh}"
     );
     let all = raw["configurations"][0]["density"]["all_cores"]
         .as_object_mut()
         .unwrap();
-    assert!(all.remove("fresh_pool").is_some());
+    assert!(all.remove("own_process").is_some());
     let old = lines(&raw);
     assert!(
-        old.contains("refilling the first fill's pool") && !old.contains("freshly loaded"),
+        old.contains("refilling its pool") && !old.contains("process of its own"),
         "{old}"
     );
 }

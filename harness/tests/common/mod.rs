@@ -437,12 +437,13 @@ pub fn result_json() -> Vec<u8> {
                 teardown_seconds: 0.2,
                 all_cores: Some(AllCoresFill {
                     threads: 2,
-                    fresh_pool: true,
+                    own_process: true,
                     instances: 20_000,
                     limit: None,
                     detail: String::new(),
                     fill_seconds: 0.25,
                     teardown_seconds: 0.1,
+                    bytes_per_instance: Some(11_900.0),
                 }),
                 trace: vec![
                     FillPoint {
