@@ -724,7 +724,7 @@ fn concurrency(r: &BenchmarkResult) -> Section {
         bytes(d.rss_bytes as f64)
     });
     row("Memory mappings at the stop", &|d| count(d.mappings));
-    row("Memory per instance over the phase", &|d| {
+    row("Memory per instance over the 1-thread fill", &|d| {
         bytes(d.bytes_per_instance)
     });
     row("Available RAM at the start", &|d| {
@@ -765,6 +765,17 @@ fn concurrency(r: &BenchmarkResult) -> Section {
                         .as_ref()
                         .filter(|a| a.instances > 0)
                         .map(|a| seconds_each(a.teardown_seconds, a.instances)),
+                )
+            },
+        );
+        row(
+            &format!("Memory per instance over the {threads}-thread fill"),
+            &|d| {
+                or_dash(
+                    d.all_cores
+                        .as_ref()
+                        .and_then(|a| a.bytes_per_instance)
+                        .map(bytes),
                 )
             },
         );

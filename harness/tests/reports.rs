@@ -665,3 +665,32 @@ fn an_all_cores_fill_says_whether_it_had_a_process_of_its_own() {
         "{old}"
     );
 }
+
+/// The all-cores fill's memory per instance has a row of its own; a file
+/// without it (from before it was kept) shows a dash there.
+#[test]
+fn the_all_cores_fill_memory_per_instance_is_a_row() {
+    let cell = |raw: &serde_json::Value| {
+        let r: BenchmarkResult = serde_json::from_value(raw.clone()).unwrap();
+        let section = siteboss::report::document(&r)
+            .sections
+            .into_iter()
+            .find(|s| s.title == "Concurrent capacity")
+            .expect("a concurrency section");
+        let row = section.tables[0]
+            .rows
+            .iter()
+            .find(|row| row[0] == "Memory per instance over the 2-thread fill")
+            .cloned()
+            .expect("the row");
+        row[1].clone()
+    };
+    let mut raw: serde_json::Value = serde_json::from_slice(&common::result_json()).unwrap();
+    let with = cell(&raw);
+    assert!(with.contains("KiB") || with.contains("KB"), "{with}");
+    raw["configurations"][0]["density"]["all_cores"]
+        .as_object_mut()
+        .unwrap()
+        .remove("bytes_per_instance");
+    assert_eq!(cell(&raw), "—");
+}
