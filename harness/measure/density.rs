@@ -86,13 +86,19 @@ pub fn serve(
     if shrunk && result.limit == Limit::PoolCapacity {
         result.limit = Limit::AddressSpace;
         result.lift = lift(Limit::AddressSpace, None, &rt);
-        result.detail = format!(
-            "the pool was sized down to {} slots, the most that fit in RLIMIT_AS = {} MiB with its margin, and every slot was in use",
-            rt.options().pool_capacity,
-            os::address_space_limit().unwrap_or(0) >> 20
-        );
+        result.detail = shrunk_pool_full(&rt);
     }
     Ok((result, growth))
+}
+
+/// Why a fill stopped when every slot of a pool [`load_fitting`] sized down
+/// was in use: the address space, not the pool.
+fn shrunk_pool_full(rt: &Runtime) -> String {
+    format!(
+        "the pool was sized down to {} slots, the most that fit in RLIMIT_AS = {} MiB with its margin, and every slot was in use",
+        rt.options().pool_capacity,
+        os::address_space_limit().unwrap_or(0) >> 20
+    )
 }
 
 /// The child's side of the all-cores fill, in a process of its own: loads
@@ -109,9 +115,14 @@ pub fn serve_all_cores(
     limits: &DensityLimits,
     growth: &Growth,
 ) -> anyhow::Result<AllCoresFill> {
-    let (rt, _) = load_fitting(source, request, artifact)?;
+    let (rt, shrunk) = load_fitting(source, request, artifact)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    Ok(fill_all_cores(&rt, threads, limits, growth, true))
+    let mut all = fill_all_cores(&rt, threads, limits, growth, true);
+    if shrunk && all.limit == Some(Limit::PoolCapacity) {
+        all.limit = Some(Limit::AddressSpace);
+        all.detail = shrunk_pool_full(&rt);
+    }
+    Ok(all)
 }
 
 /// Creates, runs and drops one instance, so that state the runtime sets up

@@ -331,19 +331,7 @@ fn count_bounds(c: &siteboss::model::ConfigurationResult, counts: &siteboss::mod
 #[test]
 fn markdown_and_terminal_reports_mark_cited_figures() {
     // Render a real quick result without re-running: parse the JSON of a tiny run.
-    let out = Command::new(env!("CARGO_BIN_EXE_siteboss"))
-        .args([
-            "benchmark",
-            "--embedded",
-            "cli",
-            "--quick",
-            "--allocator",
-            "pooling",
-            "--markdown",
-            "--max-instances",
-            "1000",
-            "--no-native",
-        ])
+    let out = quick_pooled(&["--markdown", "--max-instances", "1000", "--no-native"])
         .output()
         .expect("siteboss runs");
     assert!(
@@ -368,8 +356,8 @@ fn markdown_and_terminal_reports_mark_cited_figures() {
 }
 
 /// `siteboss benchmark --quick` of the embedded CLI hello, pooled profile,
-/// only `phases`, JSON on stdout, then `extra` arguments.
-fn quick_pooled_json(phases: &str, extra: &[&str]) -> Command {
+/// then `extra` arguments.
+fn quick_pooled(extra: &[&str]) -> Command {
     let mut args = vec![
         "benchmark",
         "--embedded",
@@ -377,6 +365,14 @@ fn quick_pooled_json(phases: &str, extra: &[&str]) -> Command {
         "--quick",
         "--allocator",
         "pooling",
+    ];
+    args.extend_from_slice(extra);
+    siteboss_command(args)
+}
+
+/// [`quick_pooled`] of only `phases`, JSON on stdout, then `extra` arguments.
+fn quick_pooled_json(phases: &str, extra: &[&str]) -> Command {
+    let mut args = vec![
         "--phases",
         phases,
         "--no-native",
@@ -385,7 +381,7 @@ fn quick_pooled_json(phases: &str, extra: &[&str]) -> Command {
         "-",
     ];
     args.extend_from_slice(extra);
-    siteboss_command(args)
+    quick_pooled(&args)
 }
 
 #[test]
