@@ -379,7 +379,7 @@ pub struct BenchmarkArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub min_available: Option<u64>,
 
-    /// Concurrency phase: stop after this many seconds. [default: 30, or 3 with --quick; each of the one-thread and all-core fills gets it]
+    /// Concurrency phase: stop after this many seconds. [default: 60, or 3 with --quick; each of the one-thread and all-core fills gets it]
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
 
