@@ -223,6 +223,9 @@ pub fn run(
     // Each profile's wall-clock seconds, for scaling the budgets of the
     // profiles after it to the run's time target.
     let mut profile_seconds: Vec<(f64, f64, f64)> = Vec::new();
+    // Each profile's concurrency phase, when its time limit was kept: later
+    // profiles' fills are predicted from it at their own caps.
+    let mut kept_fills: Vec<Option<measure::KeptFill>> = Vec::new();
     // Whether the concurrency phase is predicted to reach its cap within its
     // time limit (decided on the first profile, kept for the rest).
     let mut keep_density_limit = false;
@@ -239,10 +242,16 @@ pub fn run(
             keep_density_limit = keep;
             scale
         } else {
+            let done = measure::with_fills_predicted(
+                &profile_seconds,
+                &kept_fills,
+                fill_cap(subject, &o.plan),
+                2.0 * o.plan.density.time_limit_seconds,
+            );
             measure::budget_scale(
                 o.plan.budget.run_seconds,
                 prepare_started.elapsed().as_secs_f64(),
-                &profile_seconds,
+                &done,
                 subjects.len(),
             )
         };
@@ -347,6 +356,16 @@ pub fn run(
             .filter_map(|ph| result.configurations[idx].phase_seconds.get(ph.name()))
             .sum();
         profile_seconds.push((profile_started.elapsed().as_secs_f64(), fixed, scale));
+        let cfg = &result.configurations[idx];
+        kept_fills.push(
+            keep_density_limit
+                .then(|| cfg.phase_seconds.get(Phase::Concurrency.name()).zip(cfg.density.as_ref()))
+                .flatten()
+                .map(|(&seconds, d)| measure::KeptFill {
+                    seconds,
+                    instances: d.instances,
+                }),
+        );
     }
     result.status = Status::Complete;
     result.status_reason = None;
@@ -428,6 +447,21 @@ fn first_profile_scale(
     }
     let scale = measure::scale_for_room(target - elapsed - n * fixed, n * scalable, target);
     (scale, keep_density_limit)
+}
+
+/// The most live instances `subject`'s concurrency phase can reach before a
+/// limit known in advance: the `--max-instances` cap, the copy-on-write
+/// pool's address-space cap, and, without a pool, `vm.max_map_count` (each
+/// on-demand instance maps its linear memory apart).
+fn fill_cap(subject: &Subject, p: &Plan) -> u64 {
+    let a = subject.options.allocator;
+    let pool = u64::from(crate::engine::max_pool_capacity(a));
+    let maps = if a == crate::model::Allocator::OnDemand {
+        crate::fingerprint::read_proc_u64("/proc/sys/vm/max_map_count").unwrap_or(u64::MAX)
+    } else {
+        u64::MAX
+    };
+    p.density.max_instances.min(pool).min(maps)
 }
 
 /// Marks `result` as interrupted and hands it to `sink` once more, so the

@@ -381,6 +381,44 @@ pub fn budget_scale(
     scale_for_room(target - elapsed - left * fixed, left * unscaled, target)
 }
 
+/// A profile's concurrency phase whose time limit was kept (it was predicted
+/// to fill to its cap): its seconds, counted as fixed in [`budget_scale`]'s
+/// `done`, and the live instances it reached.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeptFill {
+    /// The phase's wall-clock seconds: both fills and both teardowns.
+    pub seconds: f64,
+    /// Live instances the one-thread fill reached.
+    pub instances: u64,
+}
+
+/// `done` as [`budget_scale`] should see it before a profile whose fill can
+/// reach at most `cap` instances: each kept fill's seconds (part of both
+/// the profile's seconds and its fixed part) become what that many
+/// instances would take at its pace, at most `most_seconds` (the two fills'
+/// time limits). Without this, the pooling profile's million-instance fill
+/// (60-75 s on the AMD runner) was predicted for the copy-on-write pool,
+/// which holds at most 16,131 instances and fills them in a second, and
+/// cut that profile's budgets to their 10% floor.
+pub fn with_fills_predicted(
+    done: &[(f64, f64, f64)],
+    fills: &[Option<KeptFill>],
+    cap: u64,
+    most_seconds: f64,
+) -> Vec<(f64, f64, f64)> {
+    done.iter()
+        .zip(fills.iter().chain(std::iter::repeat(&None)))
+        .map(|(&(all, fixed, scale), fill)| match fill {
+            Some(f) if f.instances > 0 && f.seconds <= fixed && f.seconds <= all => {
+                let predicted = (f.seconds * (cap as f64 / f.instances as f64))
+                    .min(most_seconds.max(f.seconds));
+                (all - f.seconds + predicted, fixed - f.seconds + predicted, scale)
+            }
+            _ => (all, fixed, scale),
+        })
+        .collect()
+}
+
 /// The scale that fits `scalable` seconds (unscaled) into `room`; when the
 /// fixed costs leave no room, the floor if cutting would save a tenth of
 /// the target or more, and no cut when it would save less (a quick run's
@@ -580,6 +618,41 @@ impl Subject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_fill_is_predicted_at_the_cap_of_the_profile_to_come() {
+        // pooling: 110 s in all, 80 of them fixed, 75 of those the fill of
+        // a million kept to its cap.
+        let done = [(110.0, 80.0, 0.6)];
+        let fill = [Some(KeptFill { seconds: 75.0, instances: 1_000_000 })];
+        // A pool of 16,131 slots: the fill is predicted at 1.2 s, and the
+        // scalable part (30 s at a scale of 0.6) stays what it was.
+        let p = with_fills_predicted(&done, &fill, 16_131, 120.0);
+        let (all, fixed, scale) = p[0];
+        assert!((fixed - (5.0 + 75.0 * 0.016_131)).abs() < 1e-9, "{p:?}");
+        assert!(((all - fixed) - 30.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(scale, 0.6);
+        // The next profile is then not cut to the floor.
+        let cut = budget_scale(Some(165.0), 115.0, &done, 3);
+        let predicted = budget_scale(Some(165.0), 115.0, &p, 3);
+        assert_eq!(cut, MIN_BUDGET_SCALE);
+        assert!(predicted > 0.3, "{predicted}");
+        // A cap at or above the instances reached keeps the fill's seconds,
+        // and more instances are predicted at its pace up to the time limits.
+        assert_eq!(with_fills_predicted(&done, &fill, 1_000_000, 120.0), done.to_vec());
+        let more = with_fills_predicted(&[(20.0, 10.0, 1.0)], &[Some(KeptFill { seconds: 5.0, instances: 10_000 })], 40_000, 120.0);
+        assert_eq!(more, vec![(35.0, 25.0, 1.0)]);
+        let capped = with_fills_predicted(&[(20.0, 10.0, 1.0)], &[Some(KeptFill { seconds: 5.0, instances: 10_000 })], 1_000_000, 120.0);
+        assert_eq!(capped, vec![(135.0, 125.0, 1.0)]);
+        // No kept fill, no fill reached, or seconds that are not part of the
+        // fixed part: unchanged.
+        assert_eq!(with_fills_predicted(&done, &[None], 10, 120.0), done.to_vec());
+        assert_eq!(with_fills_predicted(&done, &[], 10, 120.0), done.to_vec());
+        let none = [Some(KeptFill { seconds: 75.0, instances: 0 })];
+        assert_eq!(with_fills_predicted(&done, &none, 10, 120.0), done.to_vec());
+        let odd = [Some(KeptFill { seconds: 90.0, instances: 1_000 })];
+        assert_eq!(with_fills_predicted(&done, &odd, 10, 120.0), done.to_vec());
+    }
 
     #[test]
     fn with_nothing_run_yet_or_no_target_the_factor_is_one() {
