@@ -359,7 +359,11 @@ pub fn run(
         let cfg = &result.configurations[idx];
         kept_fills.push(
             keep_density_limit
-                .then(|| cfg.phase_seconds.get(Phase::Concurrency.name()).zip(cfg.density.as_ref()))
+                .then(|| {
+                    cfg.phase_seconds
+                        .get(Phase::Concurrency.name())
+                        .zip(cfg.density.as_ref())
+                })
                 .flatten()
                 .map(|(&seconds, d)| measure::KeptFill {
                     seconds,

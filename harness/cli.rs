@@ -383,6 +383,15 @@ pub struct BenchmarkArgs {
     #[arg(long, value_name = "SECONDS")]
     pub time_limit: Option<f64>,
 
+    /// Concurrency phase: keep the fills' heap on 4 KiB pages. By default
+    /// each fill's process first gives its heap (mimalloc) a region advised
+    /// for transparent huge pages (MADV_HUGEPAGE), so a million stores and
+    /// WASI contexts fault in 2 MiB at a time; the other phases always use
+    /// 4 KiB pages. Has no effect when the heap is the C library's malloc,
+    /// when RLIMIT_AS is set, or when THP is `never`; the report says which.
+    #[arg(long)]
+    pub no_huge_page_heap: bool,
+
     /// Pooling: the linear-memory slot of each instance, in bytes. By default
     /// it is the maximum the component's memories declare, or else twice what
     /// it reached in a probe run (at most --instance-memory-limit).
@@ -449,6 +458,7 @@ impl BenchmarkArgs {
         if let Some(t) = self.time_limit {
             plan.density.time_limit_seconds = t;
         }
+        plan.density.huge_page_heap = !self.no_huge_page_heap;
         plan.engine_per_thread = self.engine_per_thread;
         plan
     }

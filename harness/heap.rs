@@ -146,7 +146,62 @@ unsafe impl GlobalAlloc for Heap {
     }
 }
 
+/// Maps `bytes` of address space (`MAP_NORESERVE`: RAM is taken only as it
+/// is touched) advised for transparent huge pages, and hands it to mimalloc
+/// as an arena (`mi_manage_os_memory`, mimalloc's documented API for memory
+/// it did not map), which it allocates from once the arenas it already has
+/// are full. The region is never unmapped. Only when mimalloc is the heap:
+/// the concurrency phase's fills call it (`measure::density`); the other
+/// phases keep 4 KiB pages, on which a fresh process starts faster (see the
+/// module's note on `no_thp`).
+pub fn huge_page_arena(bytes: usize) -> Result<(), String> {
+    if choice() != MIMALLOC {
+        return Err(format!(
+            "the heap is the C library's malloc ({ENV}=system), to which a region cannot be given"
+        ));
+    }
+    // SAFETY: a fresh anonymous mapping; nothing else refers to it.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(format!(
+            "the huge-page region failed: mmap of {bytes} bytes: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: advises the mapping just made.
+    if unsafe { libc::madvise(p, bytes, libc::MADV_HUGEPAGE) } != 0 {
+        return Err(format!(
+            "the huge-page region failed: madvise: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: the region is mapped, readable, writable and zero, and is
+    // never unmapped.
+    if unsafe { mi_manage_os_memory(p, bytes, true, false, true, -1) } {
+        Ok(())
+    } else {
+        Err("the huge-page region failed: mimalloc refused it".into())
+    }
+}
+
 unsafe extern "C" {
+    fn mi_manage_os_memory(
+        start: *mut libc::c_void,
+        size: usize,
+        is_committed: bool,
+        is_large: bool,
+        is_zero: bool,
+        numa_node: libc::c_int,
+    ) -> bool;
     fn mi_version() -> libc::c_int;
     fn mi_option_set(option: libc::c_int, value: libc::c_long);
     #[cfg(test)]

@@ -82,7 +82,9 @@ pub fn serve(
     limits: &DensityLimits,
 ) -> anyhow::Result<(DensityResult, Growth)> {
     let (rt, shrunk) = load_fitting(source, request, artifact)?;
+    let heap_pages = prepare_heap(limits);
     let (mut result, growth) = fill(&rt, limits);
+    result.heap_pages = heap_pages;
     if shrunk && result.limit == Limit::PoolCapacity {
         result.limit = Limit::AddressSpace;
         result.lift = lift(Limit::AddressSpace, None, &rt);
@@ -116,6 +118,8 @@ pub fn serve_all_cores(
     growth: &Growth,
 ) -> anyhow::Result<AllCoresFill> {
     let (rt, shrunk) = load_fitting(source, request, artifact)?;
+    // As the first fill's process did, so the two fills stay like for like.
+    prepare_heap(limits);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut all = fill_all_cores(&rt, threads, limits, growth, true);
     if shrunk && all.limit == Some(Limit::PoolCapacity) {
@@ -123,6 +127,58 @@ pub fn serve_all_cores(
         all.detail = shrunk_pool_full(&rt);
     }
     Ok(all)
+}
+
+/// The most address space a fill's huge-page heap region takes.
+const HUGE_PAGE_HEAP_MOST: u64 = 64 << 30;
+
+/// Before a fill, when `limits` ask for it: gives this process's heap a
+/// region advised for transparent huge pages, as large as the RAM available
+/// (whole GiB, at most [`HUGE_PAGE_HEAP_MOST`]), so each store, instance and
+/// WASI context of the fill lands on 2 MiB pages, faulted in 512 times less
+/// often. Says which pages the heap is on and why. Measured on the AMD
+/// runner (README, "Round 2 on the AMD EPYC runner"): a million instances
+/// filled in x0.73 the time on one thread and x0.80 on two, for 0.1% more
+/// resident memory per instance.
+fn prepare_heap(limits: &DensityLimits) -> String {
+    if !limits.huge_page_heap {
+        return "4 KiB pages (--no-huge-page-heap)".into();
+    }
+    if let Some(limit) = os::address_space_limit() {
+        return format!(
+            "4 KiB pages: RLIMIT_AS is set ({} MiB), and a huge-page region would take the address space the fill is limited by",
+            limit >> 20
+        );
+    }
+    let mode = thp_mode();
+    if mode.as_deref() == Some("never") {
+        return "4 KiB pages: transparent huge pages are `never` on this host".into();
+    }
+    let bytes = (os::available_bytes().unwrap_or(0) & !((1 << 30) - 1)).min(HUGE_PAGE_HEAP_MOST);
+    if bytes == 0 {
+        return "4 KiB pages: less than 1 GiB of RAM available".into();
+    }
+    match usize::try_from(bytes)
+        .map_err(|e| e.to_string())
+        .and_then(crate::heap::huge_page_arena)
+    {
+        Ok(()) => format!(
+            "transparent huge pages: a {} GiB heap region advised MADV_HUGEPAGE (THP mode `{}`)",
+            bytes >> 30,
+            mode.as_deref().unwrap_or("unknown")
+        ),
+        Err(e) => format!("4 KiB pages: {e}"),
+    }
+}
+
+/// The host's transparent huge page mode: the bracketed word of
+/// `/sys/kernel/mm/transparent_hugepage/enabled` (`always`, `madvise` or
+/// `never`).
+fn thp_mode() -> Option<String> {
+    let s = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;
+    let start = s.find('[')? + 1;
+    let end = start + s[start..].find(']')?;
+    Some(s[start..end].to_owned())
 }
 
 /// Creates, runs and drops one instance, so that state the runtime sets up
@@ -357,6 +413,7 @@ pub fn fill(rt: &Runtime, limits: &DensityLimits) -> (DensityResult, Growth) {
         fill_seconds,
         teardown_seconds,
         all_cores: None,
+        heap_pages: String::new(),
         trace: trace.points,
     };
     (result, growth)

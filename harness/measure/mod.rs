@@ -203,6 +203,10 @@ pub struct DensityLimits {
     pub min_available_bytes: u64,
     /// Stop after this many seconds.
     pub time_limit_seconds: f64,
+    /// Give each fill's process a heap region advised for transparent huge
+    /// pages ([`crate::heap::huge_page_arena`]).
+    #[serde(default)]
+    pub huge_page_heap: bool,
 }
 
 /// A reading of the process at `n` instances; as the one-thread fill's
@@ -250,6 +254,7 @@ impl Plan {
                 // again cost 7-10 us a page (README, "Round 2 on the AMD
                 // runner"), and stopped at 0.64-0.87M on the time limit.
                 time_limit_seconds: 60.0,
+                huge_page_heap: true,
             },
             latency_pool_capacity: LATENCY_POOL_CAPACITY,
             budget: Budgets::full(),
@@ -412,7 +417,11 @@ pub fn with_fills_predicted(
             Some(f) if f.instances > 0 && f.seconds <= fixed && f.seconds <= all => {
                 let predicted = (f.seconds * (cap as f64 / f.instances as f64))
                     .min(most_seconds.max(f.seconds));
-                (all - f.seconds + predicted, fixed - f.seconds + predicted, scale)
+                (
+                    all - f.seconds + predicted,
+                    fixed - f.seconds + predicted,
+                    scale,
+                )
             }
             _ => (all, fixed, scale),
         })
@@ -624,7 +633,10 @@ mod tests {
         // pooling: 110 s in all, 80 of them fixed, 75 of those the fill of
         // a million kept to its cap.
         let done = [(110.0, 80.0, 0.6)];
-        let fill = [Some(KeptFill { seconds: 75.0, instances: 1_000_000 })];
+        let fill = [Some(KeptFill {
+            seconds: 75.0,
+            instances: 1_000_000,
+        })];
         // A pool of 16,131 slots: the fill is predicted at 1.2 s, and the
         // scalable part (30 s at a scale of 0.6) stays what it was.
         let p = with_fills_predicted(&done, &fill, 16_131, 120.0);
@@ -639,18 +651,46 @@ mod tests {
         assert!(predicted > 0.3, "{predicted}");
         // A cap at or above the instances reached keeps the fill's seconds,
         // and more instances are predicted at its pace up to the time limits.
-        assert_eq!(with_fills_predicted(&done, &fill, 1_000_000, 120.0), done.to_vec());
-        let more = with_fills_predicted(&[(20.0, 10.0, 1.0)], &[Some(KeptFill { seconds: 5.0, instances: 10_000 })], 40_000, 120.0);
+        assert_eq!(
+            with_fills_predicted(&done, &fill, 1_000_000, 120.0),
+            done.to_vec()
+        );
+        let more = with_fills_predicted(
+            &[(20.0, 10.0, 1.0)],
+            &[Some(KeptFill {
+                seconds: 5.0,
+                instances: 10_000,
+            })],
+            40_000,
+            120.0,
+        );
         assert_eq!(more, vec![(35.0, 25.0, 1.0)]);
-        let capped = with_fills_predicted(&[(20.0, 10.0, 1.0)], &[Some(KeptFill { seconds: 5.0, instances: 10_000 })], 1_000_000, 120.0);
+        let capped = with_fills_predicted(
+            &[(20.0, 10.0, 1.0)],
+            &[Some(KeptFill {
+                seconds: 5.0,
+                instances: 10_000,
+            })],
+            1_000_000,
+            120.0,
+        );
         assert_eq!(capped, vec![(135.0, 125.0, 1.0)]);
         // No kept fill, no fill reached, or seconds that are not part of the
         // fixed part: unchanged.
-        assert_eq!(with_fills_predicted(&done, &[None], 10, 120.0), done.to_vec());
+        assert_eq!(
+            with_fills_predicted(&done, &[None], 10, 120.0),
+            done.to_vec()
+        );
         assert_eq!(with_fills_predicted(&done, &[], 10, 120.0), done.to_vec());
-        let none = [Some(KeptFill { seconds: 75.0, instances: 0 })];
+        let none = [Some(KeptFill {
+            seconds: 75.0,
+            instances: 0,
+        })];
         assert_eq!(with_fills_predicted(&done, &none, 10, 120.0), done.to_vec());
-        let odd = [Some(KeptFill { seconds: 90.0, instances: 1_000 })];
+        let odd = [Some(KeptFill {
+            seconds: 90.0,
+            instances: 1_000,
+        })];
         assert_eq!(with_fills_predicted(&done, &odd, 10, 120.0), done.to_vec());
     }
 

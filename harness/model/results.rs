@@ -439,6 +439,10 @@ pub struct DensityResult {
     /// results from before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_cores: Option<AllCoresFill>,
+    /// The pages the fills' heap was on, and why: "transparent huge pages
+    /// (…)" or "4 KiB pages: …". Empty in results from before it was chosen.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub heap_pages: String,
     /// How the phase filled: readings taken while creating instances (at
     /// 1, 2, 4, … instances and then at least every 100 ms), ending with
     /// the stop.

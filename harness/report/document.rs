@@ -787,6 +787,12 @@ fn concurrency(r: &BenchmarkResult) -> Section {
             if let Some(l) = &d.lift {
                 lines.push(format!("{}: to lift it: {l}", c.allocator));
             }
+            if !d.heap_pages.is_empty() {
+                lines.push(format!(
+                    "{}: the fills' heap was on {} (the other phases' on 4 KiB pages).",
+                    c.allocator, d.heap_pages
+                ));
+            }
             if let Some(a) = &d.all_cores {
                 let stop = match a.limit {
                     Some(limit) if a.instances == 0 => {

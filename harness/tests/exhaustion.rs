@@ -110,6 +110,36 @@ fn the_max_instances_cap() {
         d.detail
     );
     assert_eq!(d.lift.as_deref(), Some("--max-instances N"));
+    // The fills' heap: on huge pages unless the host rules them out, and
+    // the result says which.
+    let thp =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if thp.contains("[never]") || thp.is_empty() {
+        assert!(
+            d.heap_pages.starts_with("4 KiB pages: "),
+            "{}",
+            d.heap_pages
+        );
+    } else if !d.heap_pages.contains("RLIMIT_AS") && !d.heap_pages.contains("less than 1 GiB") {
+        assert!(
+            d.heap_pages.starts_with("transparent huge pages: a ")
+                && d.heap_pages
+                    .contains("GiB heap region advised MADV_HUGEPAGE"),
+            "{}",
+            d.heap_pages
+        );
+    }
+}
+
+#[test]
+fn the_fills_heap_on_4_kib_pages_when_asked() {
+    let d = density(
+        "pooling",
+        &["--max-instances", "300", "--no-huge-page-heap"],
+        None,
+    );
+    assert_eq!((d.limit, d.instances), (Limit::MaxInstances, 300), "{d:?}");
+    assert_eq!(d.heap_pages, "4 KiB pages (--no-huge-page-heap)");
 }
 
 #[test]
@@ -193,6 +223,14 @@ fn the_address_space_limit_with_on_demand_instances() {
         d.detail
     );
     assert_eq!(d.lift.as_deref(), Some("ulimit -v unlimited (RLIMIT_AS)"));
+    // No huge-page heap region under an address-space limit: it would take
+    // the address space the fill is limited by.
+    assert!(
+        d.heap_pages
+            .starts_with("4 KiB pages: RLIMIT_AS is set (16384 MiB)"),
+        "{}",
+        d.heap_pages
+    );
 }
 
 #[test]
@@ -276,6 +314,7 @@ fn roomy(max_instances: u64) -> DensityLimits {
         max_memory_bytes: u64::MAX,
         min_available_bytes: 0,
         time_limit_seconds: 60.0,
+        huge_page_heap: true,
     }
 }
 

@@ -664,6 +664,16 @@ fn an_all_cores_fill_says_whether_it_had_a_process_of_its_own() {
         old.contains("refilling its pool") && !old.contains("process of its own"),
         "{old}"
     );
+    // The pages the fills' heap was on are named; a file from before they
+    // were chosen names none.
+    assert!(
+        fresh.contains("the fills' heap was on transparent huge pages: a 20 GiB heap region")
+            && fresh.contains("(the other phases' on 4 KiB pages)"),
+        "{fresh}"
+    );
+    let d = raw["configurations"][0]["density"].as_object_mut().unwrap();
+    assert!(d.remove("heap_pages").is_some());
+    assert!(!lines(&raw).contains("fills' heap"));
 }
 
 /// The all-cores fill's memory per instance has a row of its own; a file
