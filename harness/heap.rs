@@ -178,19 +178,28 @@ pub fn huge_page_arena(bytes: usize) -> Result<(), String> {
         ));
     }
     // SAFETY: advises the mapping just made.
-    if unsafe { libc::madvise(p, bytes, libc::MADV_HUGEPAGE) } != 0 {
-        return Err(format!(
-            "the huge-page region failed: madvise: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: the region is mapped, readable, writable and zero, and is
-    // never unmapped.
-    if unsafe { mi_manage_os_memory(p, bytes, true, false, true, -1) } {
+    let advised = if unsafe { libc::madvise(p, bytes, libc::MADV_HUGEPAGE) } == 0 {
         Ok(())
     } else {
-        Err("the huge-page region failed: mimalloc refused it".into())
+        Err(format!(
+            "the huge-page region failed: madvise: {}",
+            std::io::Error::last_os_error()
+        ))
+    };
+    // SAFETY: the region is mapped, readable, writable and zero; once
+    // mimalloc has it, it is never unmapped.
+    let handed = advised.and_then(|()| {
+        if unsafe { mi_manage_os_memory(p, bytes, true, false, true, -1) } {
+            Ok(())
+        } else {
+            Err("the huge-page region failed: mimalloc refused it".into())
+        }
+    });
+    if handed.is_err() {
+        // SAFETY: nothing was given the region; unmap what was mapped.
+        unsafe { libc::munmap(p, bytes) };
     }
+    handed
 }
 
 unsafe extern "C" {

@@ -137,9 +137,9 @@ const HUGE_PAGE_HEAP_MOST: u64 = 64 << 30;
 /// (whole GiB, at most [`HUGE_PAGE_HEAP_MOST`]), so each store, instance and
 /// WASI context of the fill lands on 2 MiB pages, faulted in 512 times less
 /// often. Says which pages the heap is on and why. Measured on the AMD
-/// runner (README, "Round 2 on the AMD EPYC runner"): a million instances
-/// filled in x0.73 the time on one thread and x0.80 on two, for 0.1% more
-/// resident memory per instance.
+/// runner side by side (README, "The production configuration"): a million
+/// instances filled in x0.67 the time on one thread and x0.82 on two, for
+/// 0.1% more resident memory per instance.
 fn prepare_heap(limits: &DensityLimits) -> String {
     if !limits.huge_page_heap {
         return "4 KiB pages (--no-huge-page-heap)".into();
