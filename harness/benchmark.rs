@@ -242,10 +242,15 @@ pub fn run(
             keep_density_limit = keep;
             scale
         } else {
-            let done = measure::with_fills_predicted(
+            // This profile and the ones after it, each at its own cap.
+            let caps: Vec<u64> = subjects[profile_seconds.len()..]
+                .iter()
+                .map(|s| fill_cap(s, &o.plan))
+                .collect();
+            let done = measure::with_fills_predicted_for(
                 &profile_seconds,
                 &kept_fills,
-                fill_cap(subject, &o.plan),
+                &caps,
                 2.0 * o.plan.density.time_limit_seconds,
             );
             measure::budget_scale(
@@ -440,7 +445,7 @@ fn first_profile_scale(
             // other budgets to their minimums.
             Phase::Concurrency => {
                 scalable += (2.0 * p.density.time_limit_seconds)
-                    .min(2.0 * p.density.max_instances as f64 * life * measure::FILL_PER_LIFECYCLE)
+                    .min(2.0 * fill_cap(subject, p) as f64 * life * measure::FILL_PER_LIFECYCLE)
             }
         }
     }

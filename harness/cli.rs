@@ -387,8 +387,10 @@ pub struct BenchmarkArgs {
     /// each fill's process first gives its heap (mimalloc) a region advised
     /// for transparent huge pages (MADV_HUGEPAGE), so a million stores and
     /// WASI contexts fault in 2 MiB at a time; the other phases always use
-    /// 4 KiB pages. Has no effect when the heap is the C library's malloc,
-    /// when RLIMIT_AS is set, or when THP is `never`; the report says which.
+    /// 4 KiB pages. No region is made when the heap is the C library's
+    /// malloc, when RLIMIT_AS is set, under strict overcommit, or when THP is
+    /// `never`; the report says which, and what the host's THP mode means
+    /// for the rest of the heap.
     #[arg(long)]
     pub no_huge_page_heap: bool,
 

@@ -173,7 +173,7 @@ pub fn huge_page_arena(bytes: usize) -> Result<(), String> {
     };
     if p == libc::MAP_FAILED {
         return Err(format!(
-            "the huge-page region failed: mmap of {bytes} bytes: {}",
+            "mmap of {bytes} bytes failed: {}",
             std::io::Error::last_os_error()
         ));
     }
@@ -182,7 +182,7 @@ pub fn huge_page_arena(bytes: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "the huge-page region failed: madvise: {}",
+            "madvise(MADV_HUGEPAGE) failed: {}",
             std::io::Error::last_os_error()
         ))
     };
@@ -192,7 +192,7 @@ pub fn huge_page_arena(bytes: usize) -> Result<(), String> {
         if unsafe { mi_manage_os_memory(p, bytes, true, false, true, -1) } {
             Ok(())
         } else {
-            Err("the huge-page region failed: mimalloc refused it".into())
+            Err("mimalloc refused the region".into())
         }
     });
     if handed.is_err() {

@@ -141,33 +141,50 @@ const HUGE_PAGE_HEAP_MOST: u64 = 64 << 30;
 /// instances filled in x0.67 the time on one thread and x0.82 on two, for
 /// 0.1% more resident memory per instance.
 fn prepare_heap(limits: &DensityLimits) -> String {
+    let mode = thp_mode();
+    // What the rest of the process's heap is on, whatever this does.
+    let others = match mode.as_deref() {
+        Some("always") => "with THP `always` the kernel may back any of the heap with huge pages",
+        Some("never") => "THP is `never` on this host",
+        Some("madvise") => {
+            "the rest of the heap, and the other phases', on 4 KiB pages (THP `madvise`)"
+        }
+        _ => "the host's THP mode could not be read",
+    };
+    let none = |why: String| format!("no huge-page region: {why}; {others}");
     if !limits.huge_page_heap {
-        return "4 KiB pages (--no-huge-page-heap)".into();
+        return none("--no-huge-page-heap".into());
     }
     if let Some(limit) = os::address_space_limit() {
-        return format!(
-            "4 KiB pages: RLIMIT_AS is set ({} MiB), and a huge-page region would take the address space the fill is limited by",
+        return none(format!(
+            "RLIMIT_AS is set ({} MiB), and the region would take the address space the fill is limited by",
             limit >> 20
-        );
+        ));
     }
-    let mode = thp_mode();
-    if mode.as_deref() == Some("never") {
-        return "4 KiB pages: transparent huge pages are `never` on this host".into();
+    if !matches!(mode.as_deref(), Some("always" | "madvise")) {
+        return none("huge pages are not available".into());
     }
-    let bytes = (os::available_bytes().unwrap_or(0) & !((1 << 30) - 1)).min(HUGE_PAGE_HEAP_MOST);
+    // Under strict overcommit MAP_NORESERVE is ignored and the region would
+    // be charged in full against the commit limit the fill may meet.
+    if crate::fingerprint::read_proc_u64("/proc/sys/vm/overcommit_memory") == Some(2) {
+        return none("vm.overcommit_memory is 2, which would charge the whole region".into());
+    }
+    let Some(available) = os::available_bytes() else {
+        return none("MemAvailable cannot be read".into());
+    };
+    let bytes = (available & !((1 << 30) - 1)).min(HUGE_PAGE_HEAP_MOST);
     if bytes == 0 {
-        return "4 KiB pages: less than 1 GiB of RAM available".into();
+        return none("less than 1 GiB of RAM available".into());
     }
     match usize::try_from(bytes)
         .map_err(|e| e.to_string())
         .and_then(crate::heap::huge_page_arena)
     {
         Ok(()) => format!(
-            "transparent huge pages: a {} GiB heap region advised MADV_HUGEPAGE (THP mode `{}`)",
-            bytes >> 30,
-            mode.as_deref().unwrap_or("unknown")
+            "a {} GiB region advised MADV_HUGEPAGE (transparent huge pages); {others}",
+            bytes >> 30
         ),
-        Err(e) => format!("4 KiB pages: {e}"),
+        Err(e) => none(e),
     }
 }
 

@@ -428,6 +428,34 @@ pub fn with_fills_predicted(
         .collect()
 }
 
+/// [`with_fills_predicted`] for the profiles still to run, whose caps are
+/// `caps` (the next one first): each entry the mean over those profiles, so
+/// that [`budget_scale`], which counts the profiles to come as alike, counts
+/// their predicted fills in sum.
+pub fn with_fills_predicted_for(
+    done: &[(f64, f64, f64)],
+    fills: &[Option<KeptFill>],
+    caps: &[u64],
+    most_seconds: f64,
+) -> Vec<(f64, f64, f64)> {
+    if caps.is_empty() {
+        return done.to_vec();
+    }
+    let n = caps.len() as f64;
+    let mut mean = vec![(0.0, 0.0, 0.0); done.len()];
+    for &cap in caps {
+        for (m, d) in mean
+            .iter_mut()
+            .zip(with_fills_predicted(done, fills, cap, most_seconds))
+        {
+            m.0 += d.0 / n;
+            m.1 += d.1 / n;
+            m.2 = d.2;
+        }
+    }
+    mean
+}
+
 /// The scale that fits `scalable` seconds (unscaled) into `room`; when the
 /// fixed costs leave no room, the floor if cutting would save a tenth of
 /// the target or more, and no cut when it would save less (a quick run's
@@ -627,6 +655,30 @@ impl Subject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_fills_are_predicted_at_each_cap_to_come_in_sum() {
+        let done = [(110.0, 80.0, 0.6)];
+        let fill = [Some(KeptFill {
+            seconds: 75.0,
+            instances: 1_000_000,
+        })];
+        // Copy-on-write (cap 20,000) then on-demand with a raised map count
+        // (cap 1,000,000): 1.5 s and 75 s, so 38.25 s each on average.
+        let p = with_fills_predicted_for(&done, &fill, &[20_000, 1_000_000], 120.0);
+        assert!((p[0].1 - (5.0 + 38.25)).abs() < 1e-9, "{p:?}");
+        assert!(((p[0].0 - p[0].1) - 30.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(p[0].2, 0.6);
+        // One cap: as with_fills_predicted; none: unchanged.
+        assert_eq!(
+            with_fills_predicted_for(&done, &fill, &[20_000], 120.0),
+            with_fills_predicted(&done, &fill, 20_000, 120.0)
+        );
+        assert_eq!(
+            with_fills_predicted_for(&done, &fill, &[], 120.0),
+            done.to_vec()
+        );
+    }
 
     #[test]
     fn a_kept_fill_is_predicted_at_the_cap_of_the_profile_to_come() {

@@ -439,8 +439,9 @@ pub struct DensityResult {
     /// results from before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_cores: Option<AllCoresFill>,
-    /// The pages the fills' heap was on, and why: "transparent huge pages
-    /// (…)" or "4 KiB pages: …". Empty in results from before it was chosen.
+    /// The fills' heap: "a N GiB region advised MADV_HUGEPAGE (…); …", or
+    /// "no huge-page region: why; …", with what the host's THP mode means for
+    /// the rest of the heap. Empty in results from before it was chosen.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub heap_pages: String,
     /// How the phase filled: readings taken while creating instances (at

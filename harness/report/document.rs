@@ -789,7 +789,7 @@ fn concurrency(r: &BenchmarkResult) -> Section {
             }
             if !d.heap_pages.is_empty() {
                 lines.push(format!(
-                    "{}: the fills' heap was on {} (the other phases' on 4 KiB pages).",
+                    "{}: the fills' heap: {}.",
                     c.allocator, d.heap_pages
                 ));
             }

@@ -445,7 +445,7 @@ pub fn result_json() -> Vec<u8> {
                     teardown_seconds: 0.1,
                     bytes_per_instance: Some(11_900.0),
                 }),
-                heap_pages: "transparent huge pages: a 20 GiB heap region advised MADV_HUGEPAGE (THP mode `madvise`)".into(),
+                heap_pages: "a 20 GiB region advised MADV_HUGEPAGE (transparent huge pages); the rest of the heap, and the other phases', on 4 KiB pages (THP `madvise`)".into(),
                 trace: vec![
                     FillPoint {
                         seconds: 0.0,
