@@ -247,7 +247,7 @@ pub fn run(
                 .iter()
                 .map(|s| fill_cap(s, &o.plan))
                 .collect();
-            let done = measure::with_fills_predicted_for(
+            let done = measure::with_fills_predicted(
                 &profile_seconds,
                 &kept_fills,
                 &caps,

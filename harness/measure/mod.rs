@@ -397,26 +397,40 @@ pub struct KeptFill {
     pub instances: u64,
 }
 
-/// `done` as [`budget_scale`] should see it before a profile whose fill can
-/// reach at most `cap` instances: each kept fill's seconds (part of both
-/// the profile's seconds and its fixed part) become what that many
-/// instances would take at its pace, at most `most_seconds` (the two fills'
-/// time limits). Without this, the pooling profile's million-instance fill
-/// (60-75 s on the AMD runner) was predicted for the copy-on-write pool,
-/// which holds at most 16,131 instances and fills them in a second, and
-/// cut that profile's budgets to their 10% floor.
+/// `done` as [`budget_scale`] should see it before the profiles still to
+/// run, whose fills can reach at most `caps` instances (this profile's
+/// first): each kept fill's seconds (part of both the profile's seconds and
+/// its fixed part) become the mean over `caps` of what that many instances
+/// would take at its pace, each at most `most_seconds` (the two fills' time
+/// limits); `budget_scale` counts the profiles to come as alike, so it
+/// counts their predicted fills in sum. Without this, the pooling profile's
+/// million-instance fill (a 68-80 s concurrency phase on the AMD runner) was
+/// predicted for the copy-on-write pool, which holds at most 16,131
+/// instances and fills them in a second, and cut that profile's budgets to
+/// their 10% floor.
 pub fn with_fills_predicted(
     done: &[(f64, f64, f64)],
     fills: &[Option<KeptFill>],
-    cap: u64,
+    caps: &[u64],
     most_seconds: f64,
 ) -> Vec<(f64, f64, f64)> {
     done.iter()
         .zip(fills.iter().chain(std::iter::repeat(&None)))
         .map(|(&(all, fixed, scale), fill)| match fill {
-            Some(f) if f.instances > 0 && f.seconds <= fixed && f.seconds <= all => {
-                let predicted = (f.seconds * (cap as f64 / f.instances as f64))
-                    .min(most_seconds.max(f.seconds));
+            Some(f)
+                if f.instances > 0
+                    && f.seconds <= fixed
+                    && f.seconds <= all
+                    && !caps.is_empty() =>
+            {
+                let predicted = caps
+                    .iter()
+                    .map(|&cap| {
+                        (f.seconds * (cap as f64 / f.instances as f64))
+                            .min(most_seconds.max(f.seconds))
+                    })
+                    .sum::<f64>()
+                    / caps.len() as f64;
                 (
                     all - f.seconds + predicted,
                     fixed - f.seconds + predicted,
@@ -426,34 +440,6 @@ pub fn with_fills_predicted(
             _ => (all, fixed, scale),
         })
         .collect()
-}
-
-/// [`with_fills_predicted`] for the profiles still to run, whose caps are
-/// `caps` (the next one first): each entry the mean over those profiles, so
-/// that [`budget_scale`], which counts the profiles to come as alike, counts
-/// their predicted fills in sum.
-pub fn with_fills_predicted_for(
-    done: &[(f64, f64, f64)],
-    fills: &[Option<KeptFill>],
-    caps: &[u64],
-    most_seconds: f64,
-) -> Vec<(f64, f64, f64)> {
-    if caps.is_empty() {
-        return done.to_vec();
-    }
-    let n = caps.len() as f64;
-    let mut mean = vec![(0.0, 0.0, 0.0); done.len()];
-    for &cap in caps {
-        for (m, d) in mean
-            .iter_mut()
-            .zip(with_fills_predicted(done, fills, cap, most_seconds))
-        {
-            m.0 += d.0 / n;
-            m.1 += d.1 / n;
-            m.2 = d.2;
-        }
-    }
-    mean
 }
 
 /// The scale that fits `scalable` seconds (unscaled) into `room`; when the
@@ -665,17 +651,13 @@ mod tests {
         })];
         // Copy-on-write (cap 20,000) then on-demand with a raised map count
         // (cap 1,000,000): 1.5 s and 75 s, so 38.25 s each on average.
-        let p = with_fills_predicted_for(&done, &fill, &[20_000, 1_000_000], 120.0);
+        let p = with_fills_predicted(&done, &fill, &[20_000, 1_000_000], 120.0);
         assert!((p[0].1 - (5.0 + 38.25)).abs() < 1e-9, "{p:?}");
         assert!(((p[0].0 - p[0].1) - 30.0).abs() < 1e-9, "{p:?}");
         assert_eq!(p[0].2, 0.6);
-        // One cap: as with_fills_predicted; none: unchanged.
+        // No profile to come: unchanged.
         assert_eq!(
-            with_fills_predicted_for(&done, &fill, &[20_000], 120.0),
-            with_fills_predicted(&done, &fill, 20_000, 120.0)
-        );
-        assert_eq!(
-            with_fills_predicted_for(&done, &fill, &[], 120.0),
+            with_fills_predicted(&done, &fill, &[], 120.0),
             done.to_vec()
         );
     }
@@ -691,7 +673,7 @@ mod tests {
         })];
         // A pool of 16,131 slots: the fill is predicted at 1.2 s, and the
         // scalable part (30 s at a scale of 0.6) stays what it was.
-        let p = with_fills_predicted(&done, &fill, 16_131, 120.0);
+        let p = with_fills_predicted(&done, &fill, &[16_131], 120.0);
         let (all, fixed, scale) = p[0];
         assert!((fixed - (5.0 + 75.0 * 0.016_131)).abs() < 1e-9, "{p:?}");
         assert!(((all - fixed) - 30.0).abs() < 1e-9, "{p:?}");
@@ -704,46 +686,44 @@ mod tests {
         // A cap at or above the instances reached keeps the fill's seconds,
         // and more instances are predicted at its pace up to the time limits.
         assert_eq!(
-            with_fills_predicted(&done, &fill, 1_000_000, 120.0),
+            with_fills_predicted(&done, &fill, &[1_000_000], 120.0),
             done.to_vec()
         );
-        let more = with_fills_predicted(
-            &[(20.0, 10.0, 1.0)],
-            &[Some(KeptFill {
-                seconds: 5.0,
-                instances: 10_000,
-            })],
-            40_000,
-            120.0,
-        );
+        let small = [(20.0, 10.0, 1.0)];
+        let ten_k = [Some(KeptFill {
+            seconds: 5.0,
+            instances: 10_000,
+        })];
+        let more = with_fills_predicted(&small, &ten_k, &[40_000], 120.0);
         assert_eq!(more, vec![(35.0, 25.0, 1.0)]);
-        let capped = with_fills_predicted(
-            &[(20.0, 10.0, 1.0)],
-            &[Some(KeptFill {
-                seconds: 5.0,
-                instances: 10_000,
-            })],
-            1_000_000,
-            120.0,
-        );
+        let capped = with_fills_predicted(&small, &ten_k, &[1_000_000], 120.0);
         assert_eq!(capped, vec![(135.0, 125.0, 1.0)]);
         // No kept fill, no fill reached, or seconds that are not part of the
         // fixed part: unchanged.
         assert_eq!(
-            with_fills_predicted(&done, &[None], 10, 120.0),
+            with_fills_predicted(&done, &[None], &[10], 120.0),
             done.to_vec()
         );
-        assert_eq!(with_fills_predicted(&done, &[], 10, 120.0), done.to_vec());
+        assert_eq!(
+            with_fills_predicted(&done, &[], &[10], 120.0),
+            done.to_vec()
+        );
         let none = [Some(KeptFill {
             seconds: 75.0,
             instances: 0,
         })];
-        assert_eq!(with_fills_predicted(&done, &none, 10, 120.0), done.to_vec());
+        assert_eq!(
+            with_fills_predicted(&done, &none, &[10], 120.0),
+            done.to_vec()
+        );
         let odd = [Some(KeptFill {
             seconds: 90.0,
             instances: 1_000,
         })];
-        assert_eq!(with_fills_predicted(&done, &odd, 10, 120.0), done.to_vec());
+        assert_eq!(
+            with_fills_predicted(&done, &odd, &[10], 120.0),
+            done.to_vec()
+        );
     }
 
     #[test]
