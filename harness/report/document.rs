@@ -2,7 +2,7 @@
 
 use super::chart::{self, Chart};
 use super::cited::{self, Cited, HEADLINE, SOURCES, TOTAL_MEMORY};
-use super::format::{bytes, count, median, ratio, spread, time};
+use super::format::{bytes, count, median, ratio, smaller_by, spread, time};
 use crate::model::{Allocator, BenchmarkResult, ConfigurationResult, Status, Summary};
 
 /// A rendered-agnostic report.
@@ -473,21 +473,21 @@ pub fn native_ratios(r: &BenchmarkResult) -> Vec<String> {
     };
     match (&p.lifecycle, &p.warm_start) {
         (Some(l), w) => lines.push(format!(
-            "Request lifecycle (instantiate + run + drop, {a}) vs native process spawn + exit, same run: {} faster ({} vs {}).{}",
-            ratio(n.spawn.median / l.total.median),
+            "Request lifecycle (instantiate + run + drop, {a}) vs native process spawn + exit, same run: {} ({} vs {}).{}",
+            smaller_by(n.spawn.median, l.total.median, "faster", "slower"),
             median(&l.total),
             median(&n.spawn),
             w.as_ref()
                 .map(|w| format!(
                     " Instantiation alone (no run, no drop; not like for like): {} ({}).",
-                    ratio(n.spawn.median / w.median),
+                    smaller_by(n.spawn.median, w.median, "faster", "slower"),
                     median(w)
                 ))
                 .unwrap_or_default()
         )),
         (None, Some(w)) => lines.push(format!(
             "No lifecycle was measured (the component has no run), so there is no like-for-like native ratio; instantiation alone vs native spawn + exit: {} ({} vs {}).",
-            ratio(n.spawn.median / w.median),
+            smaller_by(n.spawn.median, w.median, "faster", "slower"),
             median(w),
             median(&n.spawn)
         )),
@@ -495,12 +495,12 @@ pub fn native_ratios(r: &BenchmarkResult) -> Vec<String> {
     }
     if let (Some(m), Some(d)) = (&p.memory, &n.private_dirty) {
         lines.push(format!(
-            "Memory: a live native process's Private_Dirty {} (Pss {}, VmRSS {} with shared libc pages) vs {} per further live instance ({a}): {} less.",
+            "Memory: a live native process's Private_Dirty {} (Pss {}, VmRSS {} with shared libc pages) vs {} per further live instance ({a}): {}.",
             median(d),
             or_dash(n.pss.as_ref().map(median)),
             median(&n.rss),
             median(&m.per_instance),
-            ratio(d.median / m.per_instance.median)
+            smaller_by(d.median, m.per_instance.median, "less", "more")
         ));
     }
     lines

@@ -69,6 +69,23 @@ pub fn ratio(r: f64) -> String {
     }
 }
 
+/// How `ours` compares with `theirs` where smaller is better, as a ratio of
+/// at least one in the direction it goes: `12.3× faster` when ours is
+/// smaller, `8.10× slower` when it is larger (with `better` and `worse` the
+/// words for each direction). A ratio below one ("0.12× faster") reads as the
+/// opposite of what it means.
+pub fn smaller_by(theirs: f64, ours: f64, better: &str, worse: &str) -> String {
+    let r = theirs / ours;
+    if !r.is_finite() || r <= 0.0 {
+        return "n/a".into();
+    }
+    if r >= 1.0 {
+        format!("{} {better}", ratio(r))
+    } else {
+        format!("{} {worse}", ratio(1.0 / r))
+    }
+}
+
 /// A value in its unit.
 pub fn value(v: f64, unit: Unit) -> String {
     match unit {
@@ -153,5 +170,20 @@ mod tests {
         assert_eq!(per_op(25_612.4, "instructions"), "25.6k instructions");
         assert_eq!(per_op(1_234_567.0, "instructions"), "1.23M instructions");
         assert_eq!(per_op(0.0, "page faults"), "0.00 page faults");
+    }
+
+    #[test]
+    fn a_comparison_is_worded_in_the_direction_it_goes() {
+        assert_eq!(
+            smaller_by(1.34e6, 10.8e6, "faster", "slower"),
+            "8.06× slower"
+        );
+        assert_eq!(
+            smaller_by(1.34e6, 12.4e3, "faster", "slower"),
+            "108× faster"
+        );
+        assert_eq!(smaller_by(116.0, 116.0, "less", "more"), "1.00× less");
+        assert_eq!(smaller_by(1.0, 0.0, "faster", "slower"), "n/a");
+        assert_eq!(smaller_by(f64::NAN, 1.0, "faster", "slower"), "n/a");
     }
 }
