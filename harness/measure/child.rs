@@ -290,8 +290,9 @@ pub fn spawn_wrapped(
             "child process killed by signal {sig}{}",
             last_err.map(|l| format!(": {l}")).unwrap_or_default()
         ),
-        (_, code, None) => anyhow::bail!(
-            "child process exited with {code:?} and no reply{}",
+        (_, _, None) => anyhow::bail!(
+            "child process ended with {} and no reply{}",
+            exit.status(),
             last_err.map(|l| format!(": {l}")).unwrap_or_default()
         ),
     }

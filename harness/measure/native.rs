@@ -59,12 +59,7 @@ pub fn native(
             .map_err(|e| anyhow::anyhow!("{}: cannot spawn: {e}", program.display()))?;
         let exit = wait_child(&child, started, Duration::from_secs(10))?;
         if exit.code != Some(0) {
-            anyhow::bail!(
-                "{}: exited with {:?} (signal {:?})",
-                program.display(),
-                exit.code,
-                exit.signal
-            );
+            anyhow::bail!("{}: ended with {}", program.display(), exit.status());
         }
         if i >= 3 {
             walls.push(exit.wall.as_nanos() as f64);

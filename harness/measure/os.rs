@@ -162,6 +162,17 @@ pub struct ChildExit {
     pub peak_rss: u64,
 }
 
+impl ChildExit {
+    /// How it ended, for a message: `exit status 127` or `signal 9`.
+    pub fn status(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(sig)) => format!("signal {sig}"),
+            (None, None) => "no exit status".into(),
+        }
+    }
+}
+
 /// Waits for `child`, returning its status, wall time and peak RSS.
 ///
 /// The wait blocks (no polling, so a millisecond child is timed to the
@@ -348,5 +359,28 @@ pub fn pin_to_last_cpu() -> Pinned {
         Pinned {
             previous: Some(current),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::Instant;
+
+    fn ended(script: &str) -> ChildExit {
+        let started = Instant::now();
+        let child = Command::new("sh").args(["-c", script]).spawn().unwrap();
+        wait_child(&child, started, Duration::from_secs(10)).unwrap()
+    }
+
+    #[test]
+    fn a_childs_end_is_named_as_a_status_or_a_signal() {
+        let exit = ended("exit 3");
+        assert_eq!((exit.code, exit.signal), (Some(3), None));
+        assert_eq!(exit.status(), "exit status 3");
+        let killed = ended("kill -9 $$");
+        assert_eq!((killed.code, killed.signal), (None, Some(libc::SIGKILL)));
+        assert_eq!(killed.status(), "signal 9");
     }
 }
