@@ -624,7 +624,11 @@ fn describe(subject: &Subject, p: &Plan) -> Vec<String> {
         let most = crate::engine::max_pool_capacity(subject.options.allocator);
         if most < u32::MAX {
             lines.push(format!(
-                "pool capacity at most {most} slots: each reserves 4 GiB of address space plus guard regions, and the pool takes at most 64 TiB"
+                "pool capacity at most {most} slots: each reserves 4 GiB of address space plus guard regions, and the pool takes at most {}, half of the address space this process may use (the machine's, or RLIMIT_AS)",
+                match crate::engine::cow_pool_address_space() {
+                    b if b >= 1 << 40 => format!("{} TiB", b >> 40),
+                    b => format!("{} GiB", b >> 30),
+                }
             ));
         }
     }

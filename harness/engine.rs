@@ -735,9 +735,15 @@ pub fn memory_slot(options: &RuntimeOptions, footprint: &Footprint) -> u64 {
     slot_sizing(options, footprint).0
 }
 
-/// Address space the copy-on-write profile's pool may reserve: half of
-/// x86-64's 128 TiB user address space.
-const COW_POOL_ADDRESS_SPACE: u64 = 64 << 40;
+/// Address space the copy-on-write profile's pool may reserve: half of what
+/// this process may address, the machine's user address space or a lower
+/// `RLIMIT_AS` (64 TiB on x86-64; 256 GiB on a 39-bit arm64 kernel, or under
+/// `ulimit -v` of 512 GiB, where a 1,000-slot pool of 4 GiB reservations
+/// would not fit and every phase of the profile failed).
+pub fn cow_pool_address_space() -> u64 {
+    let os = crate::measure::os::user_address_space();
+    os.min(crate::measure::os::address_space_limit().unwrap_or(u64::MAX)) / 2
+}
 
 /// Address space one slot of the copy-on-write profile reserves: Wasmtime's
 /// default 4 GiB reservation plus its 32 MiB guard region after the memory
@@ -746,10 +752,12 @@ const COW_SLOT_STRIDE: u64 = (4 << 30) + (64 << 20);
 
 /// The most slots the pool of `allocator` is given: the copy-on-write
 /// profile reserves 4 GiB of address space per slot, so its pool is capped
-/// at what fits in [`COW_POOL_ADDRESS_SPACE`] (about 16,000 slots).
+/// at what fits in [`cow_pool_address_space`] (16,131 slots on x86-64).
 pub fn max_pool_capacity(allocator: Allocator) -> u32 {
     match allocator {
-        Allocator::PoolingCow => (COW_POOL_ADDRESS_SPACE / COW_SLOT_STRIDE) as u32,
+        Allocator::PoolingCow => u32::try_from(cow_pool_address_space() / COW_SLOT_STRIDE)
+            .unwrap_or(u32::MAX)
+            .max(1),
         _ => u32::MAX,
     }
 }

@@ -72,6 +72,7 @@ pub fn memory(
         os::available_bytes().map_or(u64::MAX, |a| {
             a.saturating_sub(plan.density.min_available_bytes) / 2
         }),
+        u64::from(crate::engine::max_pool_capacity(subject.options.allocator)),
     );
     let max = points.iter().copied().max().unwrap_or(1) as u64;
     let request = Request {
@@ -114,13 +115,16 @@ const CHILD_START_SECONDS: f64 = 0.05;
 /// instance takes `lifecycle` seconds to create and run, and within
 /// `memory_room` bytes when each holds up to `instance_bytes`: the planned
 /// points from the smallest up while they fit, and always the two smallest
-/// (a slope needs two). The rest are returned as cut, each with its reason.
+/// (a slope needs two). A point whose pool (N + 1 slots) would pass
+/// `pool_slots`, the most the profile's pool may have, is cut whatever its
+/// rank. The rest are returned as cut, each with its reason.
 pub fn fitting_points(
     planned: &[usize],
     lifecycle: f64,
     round_seconds: f64,
     instance_bytes: u64,
     memory_room: u64,
+    pool_slots: u64,
 ) -> (Vec<usize>, Vec<CutPoint>) {
     let mut sorted = planned.to_vec();
     sorted.sort_unstable();
@@ -129,7 +133,15 @@ pub fn fitting_points(
     for (i, &n) in sorted.iter().enumerate() {
         let seconds = CHILD_START_SECONDS + n as f64 * lifecycle;
         let bytes = (n as u64).saturating_mul(instance_bytes);
-        let cut_by = if i < 2 {
+        let cut_by = if n as u64 >= pool_slots {
+            Some((
+                CutLimit::PoolCapacity { slots: pool_slots },
+                format!(
+                    "pool capacity: {n} instances need {} slots, and this profile's pool holds at most {pool_slots} in the address space this process may use",
+                    n + 1
+                ),
+            ))
+        } else if i < 2 {
             None
         } else if seconds > round_seconds {
             Some((
@@ -221,11 +233,11 @@ mod tests {
     fn points_are_cut_to_the_time_and_memory_a_round_has() {
         let planned = [1, 10, 100, 1000, 10_000];
         // A fast, small instance reaches every point.
-        let (points, cut) = fitting_points(&planned, 1e-5, 1.0, 65536, 1 << 34);
+        let (points, cut) = fitting_points(&planned, 1e-5, 1.0, 65536, 1 << 34, u64::MAX);
         assert_eq!(points, planned);
         assert!(cut.is_empty());
         // 4 ms per instance in a 1 s round: up to 100; the rest say why.
-        let (points, cut) = fitting_points(&planned, 0.004, 1.0, 65536, 1 << 34);
+        let (points, cut) = fitting_points(&planned, 0.004, 1.0, 65536, 1 << 34, u64::MAX);
         assert_eq!(points, [1, 10, 100]);
         assert_eq!(
             cut.iter().map(|c| c.instances).collect::<Vec<_>>(),
@@ -246,7 +258,7 @@ mod tests {
             }
         );
         // 32 MiB per instance in 4 GiB of room: up to 100.
-        let (points, cut) = fitting_points(&planned, 1e-5, 100.0, 32 << 20, 4 << 30);
+        let (points, cut) = fitting_points(&planned, 1e-5, 100.0, 32 << 20, 4 << 30, u64::MAX);
         assert_eq!(points, [1, 10, 100]);
         assert!(
             cut[0].reason.starts_with("memory: 1000 instances"),
@@ -254,8 +266,22 @@ mod tests {
             cut[0].reason
         );
         assert_eq!(cut[0].limit, CutLimit::Memory);
+        // A pool that holds at most 63 slots (the copy-on-write profile in
+        // 512 GiB of address space) cuts every point it cannot hold.
+        let (points, cut) = fitting_points(&planned, 1e-5, 100.0, 65536, 1 << 34, 63);
+        assert_eq!(points, [1, 10]);
+        assert_eq!(cut[0].limit, CutLimit::PoolCapacity { slots: 63 });
+        assert!(
+            cut[0]
+                .reason
+                .starts_with("pool capacity: 100 instances need 101 slots"),
+            "{}",
+            cut[0].reason
+        );
+        let (points, _) = fitting_points(&planned, 1e-5, 100.0, 65536, 1 << 34, 5);
+        assert_eq!(points, [1]);
         // However slow, the two smallest stay.
-        let (points, cut) = fitting_points(&[10, 1, 100], 10.0, 0.1, 1, 1);
+        let (points, cut) = fitting_points(&[10, 1, 100], 10.0, 0.1, 1, 1, u64::MAX);
         assert_eq!(points, [1, 10]);
         assert_eq!(cut.len(), 1);
     }

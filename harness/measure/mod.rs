@@ -405,7 +405,7 @@ pub struct KeptFill {
 /// limits); `budget_scale` counts the profiles to come as alike, so it
 /// counts their predicted fills in sum. Without this, the pooling profile's
 /// million-instance fill (a 68-80 s concurrency phase on the AMD runner) was
-/// predicted for the copy-on-write pool, which holds at most 16,131
+/// predicted for the copy-on-write pool, which holds at most 16,131 on x86-64
 /// instances and fills them in a second, and cut that profile's budgets to
 /// their 10% floor.
 pub fn with_fills_predicted(

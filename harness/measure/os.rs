@@ -149,6 +149,30 @@ pub fn address_space_limit() -> Option<u64> {
     }
 }
 
+/// The user address space of this process, in bytes: two to the power of
+/// the width of the top of its stack, the highest user mapping (128 TiB on
+/// x86-64, where the kernel keeps mappings below 47 bits unless asked even
+/// with 5-level paging; 256 TiB on arm64 with 48-bit addresses; 512 GiB on a
+/// 39-bit arm64 kernel). 128 TiB when `/proc/self/maps` has no stack line.
+pub fn user_address_space() -> u64 {
+    static SPACE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SPACE.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/maps")
+            .ok()
+            .and_then(|m| address_space_from_maps(&m))
+            .unwrap_or(1 << 47)
+    })
+}
+
+/// [`user_address_space`] from the text of `/proc/self/maps`.
+pub fn address_space_from_maps(maps: &str) -> Option<u64> {
+    let line = maps.lines().find(|l| l.trim_end().ends_with("[stack]"))?;
+    let range = line.split_whitespace().next()?;
+    let end = u64::from_str_radix(range.split_once('-')?.1, 16).ok()?;
+    let bits = 64 - end.checked_sub(1)?.leading_zeros();
+    (bits < 64).then(|| 1u64 << bits)
+}
+
 /// How a child process ended, and what it cost.
 #[derive(Debug, Clone)]
 pub struct ChildExit {
@@ -368,10 +392,33 @@ mod tests {
     use std::process::Command;
     use std::time::Instant;
 
+    // wait_child reaps the child itself (wait4), which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     fn ended(script: &str) -> ChildExit {
         let started = Instant::now();
         let child = Command::new("sh").args(["-c", script]).spawn().unwrap();
         wait_child(&child, started, Duration::from_secs(10)).unwrap()
+    }
+
+    #[test]
+    fn the_address_space_is_read_from_the_top_of_the_stack() {
+        let maps = |stack: &str| {
+            format!(
+                "00400000-00401000 r-xp 00000000 fd:01 1 /bin/x\n{stack} rw-p 00000000 00:00 0                          [stack]\n"
+            )
+        };
+        // x86-64 (47 bits), arm64 with 48-bit and with 39-bit addresses.
+        let x86 = maps("7ffc8e1b4000-7ffc8e1d5000");
+        assert_eq!(address_space_from_maps(&x86), Some(1 << 47));
+        let arm48 = maps("ffffd3a1e000-ffffd3a3f000");
+        assert_eq!(address_space_from_maps(&arm48), Some(1 << 48));
+        let arm39 = maps("7fe1b2c000-7fe1b4d000");
+        assert_eq!(address_space_from_maps(&arm39), Some(1 << 39));
+        assert_eq!(address_space_from_maps("no stack here\n"), None);
+        assert_eq!(address_space_from_maps(&maps("zz-yy")), None);
+        // This process: a power of two above its own stack.
+        let here = user_address_space();
+        assert!(here.is_power_of_two() && here >= 1 << 39, "{here}");
     }
 
     #[test]

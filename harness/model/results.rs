@@ -398,6 +398,12 @@ pub enum CutLimit {
     /// N instances of up to the component's footprint would not fit in half
     /// the memory available above the safety margin.
     Memory,
+    /// A pool of N + 1 slots would pass the most the profile's pool may
+    /// have (the copy-on-write profile's cap in the address space).
+    PoolCapacity {
+        /// The most slots the pool may have.
+        slots: u64,
+    },
 }
 
 /// Resident memory at one N.

@@ -309,6 +309,53 @@ fn an_address_space_too_small_for_throughput_and_for_any_instance() {
 }
 
 #[test]
+fn the_copy_on_write_pool_is_sized_to_the_address_space_it_may_use() {
+    // 128 GiB of address space: a 1,000-slot pool of 4 GiB reservations
+    // does not fit (every phase of the profile failed to build its engine),
+    // 15 slots do. The memory phase keeps the points its pool can hold and
+    // says why it cut the others.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, json) = run_phases(
+        dir.path(),
+        "pooling-cow",
+        "warm-start,memory",
+        &[],
+        Some(128 << 30),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_no_panic(&out);
+    let r = read_result(&json);
+    let c = &r.configurations[0];
+    assert!(
+        c.skipped
+            .iter()
+            .all(|s| s.reason == "not selected (--phases)"),
+        "{:?}",
+        c.skipped
+    );
+    assert!(c.warm_start.as_ref().is_some_and(|w| w.median > 0.0));
+    let m = c.memory.as_ref().expect("a memory result");
+    let measured: Vec<usize> = m.points.iter().map(|p| p.instances).collect();
+    assert_eq!(measured, [1, 10], "{m:?}");
+    assert!(!m.cut.is_empty());
+    for cut in &m.cut {
+        assert_eq!(
+            cut.limit,
+            siteboss::model::CutLimit::PoolCapacity { slots: 15 },
+            "{cut:?}"
+        );
+        assert!(cut.reason.starts_with("pool capacity: "), "{}", cut.reason);
+    }
+    assert!(
+        c.config
+            .iter()
+            .any(|l| l.starts_with("pool capacity at most 15 slots")),
+        "{:?}",
+        c.config
+    );
+}
+
+#[test]
 fn the_time_limit() {
     let d = density(
         "pooling",
