@@ -624,7 +624,7 @@ fn describe(subject: &Subject, p: &Plan) -> Vec<String> {
         let most = crate::engine::max_pool_capacity(subject.options.allocator);
         if most < u32::MAX {
             lines.push(format!(
-                "pool capacity at most {most} slots: each reserves 4 GiB of address space plus guard regions, and the pool takes at most {}, half of the address space this process may use (the machine's, or RLIMIT_AS)",
+                "pool capacity at most {most} slots: each reserves 4 GiB of address space plus guard regions, and the pool takes at most {}",
                 match crate::engine::cow_pool_address_space() {
                     b if b >= 1 << 40 => format!("{} TiB", b >> 40),
                     b => format!("{} GiB", b >> 30),
@@ -682,7 +682,12 @@ fn run_phase(
             } else {
                 1
             };
-            let slots = u64::from(p.latency_pool_capacity).div_ceil(runtimes as u64);
+            // The profile's cap (the copy-on-write pool's address space)
+            // holds for the engines together, not for each.
+            let most = u64::from(crate::engine::max_pool_capacity(subject.options.allocator));
+            let slots = u64::from(p.latency_pool_capacity)
+                .min(most)
+                .div_ceil(runtimes as u64);
             let rts = (0..runtimes)
                 .map(|_| subject.runtime(slots))
                 .collect::<anyhow::Result<Vec<_>>>()?;

@@ -336,6 +336,15 @@ impl Gate {
                         self.dir.path(),
                         &|| {},
                     )?;
+                    // A slope over fewer points than the baseline's is not
+                    // the same figure: cannot judge.
+                    if let Some(cut) = m.cut.first() {
+                        anyhow::bail!(
+                            "memory point N = {} not measured: {}",
+                            cut.instances,
+                            cut.reason
+                        );
+                    }
                     cache.insert(key.clone(), m);
                 }
                 let m = &cache[&key];

@@ -647,10 +647,19 @@ fn lift(limit: Limit, max_maps: Option<u64>, rt: &Runtime) -> Option<String> {
             max_maps.unwrap_or(65530)
         )),
         Limit::AddressSpace => Some("ulimit -v unlimited (RLIMIT_AS)".into()),
-        Limit::PoolCapacity => Some(format!(
-            "a larger pool: --max-instances above {}",
-            rt.options().pool_capacity
-        )),
+        Limit::PoolCapacity => {
+            // The pool the engine got: the one asked for, within the
+            // profile's cap.
+            let most = crate::engine::max_pool_capacity(rt.options().allocator);
+            let slots = rt.options().pool_capacity.min(most);
+            Some(if slots < most {
+                format!("a larger pool: --max-instances above {slots}")
+            } else {
+                format!(
+                    "the pooling profile, whose slots reserve only their memory: this profile's pool holds at most {most} slots of 4 GiB in the address space this process may use"
+                )
+            })
+        }
         Limit::MaxInstances => Some("--max-instances N".into()),
         Limit::MaxMemory => Some("--max-memory BYTES".into()),
         Limit::TimeLimit => Some("--time-limit SECONDS".into()),

@@ -74,6 +74,15 @@ pub fn memory(
         }),
         u64::from(crate::engine::max_pool_capacity(subject.options.allocator)),
     );
+    if points.len() < 2 {
+        let why = cut
+            .first()
+            .map_or_else(String::new, |c| format!(": {}", c.reason));
+        anyhow::bail!(
+            "a slope needs two memory points, and only {} can be measured{why}",
+            points.len()
+        );
+    }
     let max = points.iter().copied().max().unwrap_or(1) as u64;
     let request = Request {
         component: subject.source.path.clone(),
@@ -117,7 +126,8 @@ const CHILD_START_SECONDS: f64 = 0.05;
 /// points from the smallest up while they fit, and always the two smallest
 /// (a slope needs two). A point whose pool (N + 1 slots) would pass
 /// `pool_slots`, the most the profile's pool may have, is cut whatever its
-/// rank. The rest are returned as cut, each with its reason.
+/// rank, so fewer than two may remain (the phase then says so and is not
+/// measured). The rest are returned as cut, each with its reason.
 pub fn fitting_points(
     planned: &[usize],
     lifecycle: f64,

@@ -153,24 +153,36 @@ pub fn address_space_limit() -> Option<u64> {
 /// the width of the top of its stack, the highest user mapping (128 TiB on
 /// x86-64, where the kernel keeps mappings below 47 bits unless asked even
 /// with 5-level paging; 256 TiB on arm64 with 48-bit addresses; 512 GiB on a
-/// 39-bit arm64 kernel). 128 TiB when `/proc/self/maps` has no stack line.
+/// 39-bit arm64 kernel). Without a stack line in `/proc/self/maps`, from
+/// the address of this call's own stack frame, which lies as high.
 pub fn user_address_space() -> u64 {
     static SPACE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *SPACE.get_or_init(|| {
+        let here = 0u8;
         std::fs::read_to_string("/proc/self/maps")
             .ok()
             .and_then(|m| address_space_from_maps(&m))
+            .or_else(|| space_above(std::ptr::from_ref(&here) as u64 + 1))
             .unwrap_or(1 << 47)
     })
 }
 
-/// [`user_address_space`] from the text of `/proc/self/maps`.
-pub fn address_space_from_maps(maps: &str) -> Option<u64> {
-    let line = maps.lines().find(|l| l.trim_end().ends_with("[stack]"))?;
-    let range = line.split_whitespace().next()?;
-    let end = u64::from_str_radix(range.split_once('-')?.1, 16).ok()?;
+/// Two to the power of the width of `end - 1`: the address space that holds
+/// an address just below `end`.
+fn space_above(end: u64) -> Option<u64> {
     let bits = 64 - end.checked_sub(1)?.leading_zeros();
     (bits < 64).then(|| 1u64 << bits)
+}
+
+/// [`user_address_space`] from the text of `/proc/self/maps`.
+pub fn address_space_from_maps(maps: &str) -> Option<u64> {
+    // The sixth field is the path; a file whose name ends in "[stack]" is
+    // not the stack.
+    let line = maps
+        .lines()
+        .find(|l| l.split_whitespace().nth(5) == Some("[stack]"))?;
+    let range = line.split_whitespace().next()?;
+    space_above(u64::from_str_radix(range.split_once('-')?.1, 16).ok()?)
 }
 
 /// How a child process ended, and what it cost.
@@ -415,10 +427,16 @@ mod tests {
         let arm39 = maps("7fe1b2c000-7fe1b4d000");
         assert_eq!(address_space_from_maps(&arm39), Some(1 << 39));
         assert_eq!(address_space_from_maps("no stack here\n"), None);
+        let named = "7ffc8e1b4000-7ffc8e1d5000 r--p 00000000 fd:01 2 /tmp/x [stack]\n";
+        assert_eq!(address_space_from_maps(named), None);
         assert_eq!(address_space_from_maps(&maps("zz-yy")), None);
-        // This process: a power of two above its own stack.
+        // This process: the space that holds its own stack frames.
         let here = user_address_space();
-        assert!(here.is_power_of_two() && here >= 1 << 39, "{here}");
+        let frame = 0u8;
+        assert_eq!(
+            Some(here),
+            space_above(std::ptr::from_ref(&frame) as u64 + 1)
+        );
     }
 
     #[test]

@@ -604,6 +604,26 @@ fn a_memory_point_cut_by_its_budget_is_named_with_its_reason() {
     );
 }
 
+/// A native comparison is worded in the direction it goes: a realistic
+/// component slower than a native spawn is "slower", never "0.25× faster".
+#[test]
+fn a_native_comparison_says_slower_or_more_when_it_is() {
+    let mut r: BenchmarkResult = serde_json::from_slice(&common::result_json()).unwrap();
+    let text = |r: &BenchmarkResult| siteboss::report::native_ratios(r).join("\n");
+    let fast = text(&r);
+    assert!(fast.contains("same run: 83.3× faster"), "{fast}");
+    assert!(fast.contains("× less."), "{fast}");
+    let c = &mut r.configurations[0];
+    // A 2 ms lifecycle against the native 0.5 ms spawn; 400 KB against
+    // the native process's 100 KB.
+    c.lifecycle.as_mut().unwrap().total.median = 2e6;
+    c.memory.as_mut().unwrap().per_instance.median = 4e5;
+    let slow = text(&r);
+    assert!(slow.contains("same run: 4.00× slower"), "{slow}");
+    assert!(slow.contains(": 4.00× more."), "{slow}");
+    assert!(!slow.contains("0.25×"), "{slow}");
+}
+
 /// Throughput measured with an engine per thread is exported as a series of
 /// its own, so history tools never join it to the shared engine's.
 #[test]
