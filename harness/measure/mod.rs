@@ -405,8 +405,8 @@ pub struct KeptFill {
 /// limits); `budget_scale` counts the profiles to come as alike, so it
 /// counts their predicted fills in sum. Without this, the pooling profile's
 /// million-instance fill (a 68-80 s concurrency phase on the AMD runner) was
-/// predicted for the copy-on-write pool, which holds at most 16,131 on x86-64
-/// instances and fills them in a second, and cut that profile's budgets to
+/// predicted for the copy-on-write pool, which holds at most 16,131
+/// instances on x86-64 and fills them in a second, and cut that profile's budgets to
 /// their 10% floor.
 pub fn with_fills_predicted(
     done: &[(f64, f64, f64)],
@@ -642,13 +642,19 @@ impl Subject {
 mod tests {
     use super::*;
 
-    #[test]
-    fn kept_fills_are_predicted_at_each_cap_to_come_in_sum() {
-        let done = [(110.0, 80.0, 0.6)];
-        let fill = [Some(KeptFill {
+    /// pooling: 110 s in all, 80 of them fixed, 75 of those the fill of a
+    /// million kept to its cap.
+    fn a_kept_million() -> ([(f64, f64, f64); 1], [Option<KeptFill>; 1]) {
+        let fill = KeptFill {
             seconds: 75.0,
             instances: 1_000_000,
-        })];
+        };
+        ([(110.0, 80.0, 0.6)], [Some(fill)])
+    }
+
+    #[test]
+    fn kept_fills_are_predicted_at_each_cap_to_come_in_sum() {
+        let (done, fill) = a_kept_million();
         // Copy-on-write (cap 20,000) then on-demand with a raised map count
         // (cap 1,000,000): 1.5 s and 75 s, so 38.25 s each on average.
         let p = with_fills_predicted(&done, &fill, &[20_000, 1_000_000], 120.0);
@@ -664,13 +670,7 @@ mod tests {
 
     #[test]
     fn a_kept_fill_is_predicted_at_the_cap_of_the_profile_to_come() {
-        // pooling: 110 s in all, 80 of them fixed, 75 of those the fill of
-        // a million kept to its cap.
-        let done = [(110.0, 80.0, 0.6)];
-        let fill = [Some(KeptFill {
-            seconds: 75.0,
-            instances: 1_000_000,
-        })];
+        let (done, fill) = a_kept_million();
         // A pool of 16,131 slots: the fill is predicted at 1.2 s, and the
         // scalable part (30 s at a scale of 0.6) stays what it was.
         let p = with_fills_predicted(&done, &fill, &[16_131], 120.0);
