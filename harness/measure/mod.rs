@@ -642,9 +642,12 @@ impl Subject {
 mod tests {
     use super::*;
 
+    /// One profile's (total, fixed, share) seconds, and its kept fill.
+    type DoneAndFill = ([(f64, f64, f64); 1], [Option<KeptFill>; 1]);
+
     /// pooling: 110 s in all, 80 of them fixed, 75 of those the fill of a
     /// million kept to its cap.
-    fn a_kept_million() -> ([(f64, f64, f64); 1], [Option<KeptFill>; 1]) {
+    fn a_kept_million() -> DoneAndFill {
         let fill = KeptFill {
             seconds: 75.0,
             instances: 1_000_000,
