@@ -12,7 +12,7 @@
 //! | group | ids | what one iteration times |
 //! | --- | --- | --- |
 //! | `cold` | `cold/source/{alloc}`, `cold/artifact/{alloc}` | [`cold::once`]: a fresh engine, Cranelift compile of the `.wasm` (or reading and deserializing the precompiled artifact), linking WASI, `instantiate_pre`, the first instantiation and the first `run`; summed from each cold start's own `total`, so dropping the engine is not counted |
-//! | `deserialize` | `deserialize/{alloc}` | [`Runtime::load`] from the artifact's bytes into an engine made beforehand, untimed. Besides `Component::deserialize` this links WASI, builds `InstancePre` and spawns the engine's epoch-ticker thread, because that is the smallest step the library exposes |
+//! | `deserialize` | `deserialize/{alloc}` | [`Runtime::load`] from the artifact's bytes into an engine made beforehand, untimed. Besides `Component::deserialize` this links WASI, builds `InstancePre` and registers the engine with the epoch ticker (a task on WASI's tokio runtime, started by the first load), because that is the smallest step the library exposes |
 //! | `warm` | `warm/{alloc}` | [`Runtime::instantiate`]: `Store::new`, a fresh WASI context and `InstancePre::instantiate`; the returned instance is dropped outside the timed region |
 //! | `lifecycle` | `lifecycle/{alloc}` | [`Runtime::lifecycle`]: instantiate, `wasi:cli/run`, drop |
 //! | `parallel` | `parallel/{alloc}/{N}-threads` | one lifecycle on the timed thread while N−1 background threads run lifecycles in a loop on the same runtime, as Wasmtime's own instantiation bench does; N is the number of cores, at least 2. The figure is latency under contention, not the CLI's all-thread throughput |

@@ -376,7 +376,7 @@ impl Runtime {
             find_run(&component).map_or(Entry::None, Entry::Cli)
         };
         let entry = if options.run { entry } else { Entry::None };
-        start_epoch_ticker(&engine)?;
+        start_epoch_ticker(&engine);
         Ok(Runtime {
             engine,
             pre,
@@ -962,9 +962,12 @@ fn find_run(component: &Component) -> Option<ComponentExportIndex> {
     component.get_export_index(Some(&instance), "run")
 }
 
-/// Registers `engine` with the one epoch-ticker thread, which advances every
-/// live engine's epoch each [`EPOCH_TICK`] and forgets dropped ones.
-fn start_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
+/// Registers `engine` with the one epoch ticker, which advances every live
+/// engine's epoch each [`EPOCH_TICK`] and forgets dropped ones. The ticker is
+/// a task on WASI's tokio runtime, not a thread of its own: the runtime starts
+/// its worker thread for the first WASI call anyway, so a fresh process starts
+/// one thread instead of two (and a cold start pays one thread start).
+fn start_epoch_ticker(engine: &Engine) {
     use std::sync::{Mutex, OnceLock};
     static ENGINES: OnceLock<Mutex<Vec<wasmtime::EngineWeak>>> = OnceLock::new();
     let mut first = false;
@@ -977,22 +980,24 @@ fn start_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
         .unwrap_or_else(|e| e.into_inner())
         .push(engine.weak());
     if first {
-        std::thread::Builder::new()
-            .name("siteboss-epoch".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(EPOCH_TICK);
-                    let mut list = engines.lock().unwrap_or_else(|e| e.into_inner());
-                    list.retain(|weak| match weak.upgrade() {
-                        Some(engine) => {
-                            engine.increment_epoch();
-                            true
-                        }
-                        None => false,
-                    });
-                }
-            })
-            .map_err(|e| anyhow::anyhow!("cannot start the epoch ticker thread: {e}"))?;
+        let ticker = wasmtime_wasi::runtime::spawn(async move {
+            let mut tick = tokio::time::interval(EPOCH_TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let mut list = engines.lock().unwrap_or_else(|e| e.into_inner());
+                list.retain(|weak| match weak.upgrade() {
+                    Some(engine) => {
+                        engine.increment_epoch();
+                        true
+                    }
+                    None => false,
+                });
+            }
+        });
+        // The handle aborts the task when dropped; the ticker lives as long
+        // as the process.
+        std::mem::forget(ticker);
     }
-    Ok(())
 }
