@@ -967,6 +967,9 @@ fn find_run(component: &Component) -> Option<ComponentExportIndex> {
 /// a task on WASI's tokio runtime, not a thread of its own: the runtime starts
 /// its worker thread for the first WASI call anyway, so a fresh process starts
 /// one thread instead of two (and a cold start pays one thread start).
+/// Called inside a caller's own tokio runtime, the task would be spawned on
+/// that one; this crate never does, and WASI's synchronous bindings, which it
+/// uses, cannot run inside a tokio runtime anyway (they `block_on`).
 fn start_epoch_ticker(engine: &Engine) {
     use std::sync::{Mutex, OnceLock};
     static ENGINES: OnceLock<Mutex<Vec<wasmtime::EngineWeak>>> = OnceLock::new();
