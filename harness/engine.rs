@@ -986,6 +986,8 @@ fn start_epoch_ticker(engine: &Engine) {
         let ticker = wasmtime_wasi::runtime::spawn(async move {
             let mut tick = tokio::time::interval(EPOCH_TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // An interval's first tick completes at once: skip it, so that
+            // the first epoch advance comes one tick after the start.
             tick.tick().await;
             loop {
                 tick.tick().await;
