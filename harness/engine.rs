@@ -461,6 +461,12 @@ impl Runtime {
     /// past the call timeout, and
     /// [`InstanceError::MemoryLimit`] when it grows past the store limit.
     pub fn run(&self, live: &mut Live) -> Result<(), InstanceError> {
+        // WASI's synchronous bindings run each host call in `in_tokio`. From a
+        // thread that has not entered a tokio runtime it enters WASI's own and
+        // yields once before the call (a kludge its comment gives for sockets
+        // polled in a loop, which the sandbox denies); from a thread inside a
+        // runtime's context it only `block_on`s. See `wasi_runtime`.
+        let _tokio = wasi_runtime().enter();
         let index = match &self.entry {
             Entry::Cli(index) => index,
             Entry::Http(indices) => return self.serve(indices, live),
@@ -960,6 +966,18 @@ fn find_run(component: &Component) -> Option<ComponentExportIndex> {
         .find(|name| name.starts_with("wasi:cli/run@0.2"))?;
     let instance = component.get_export_index(None, name)?;
     component.get_export_index(Some(&instance), "run")
+}
+
+/// WASI's tokio runtime (the one wasmtime-wasi starts for synchronous
+/// embedders), or the caller's if `siteboss` runs inside one. Entered around
+/// every call into a component, so each WASI host call skips the runtime
+/// entry and `yield_now` that `wasmtime_wasi::runtime::in_tokio` adds on a
+/// thread outside any runtime.
+fn wasi_runtime() -> &'static tokio::runtime::Handle {
+    static HANDLE: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    HANDLE.get_or_init(|| {
+        wasmtime_wasi::runtime::with_ambient_tokio_runtime(tokio::runtime::Handle::current)
+    })
 }
 
 /// Registers `engine` with the one epoch ticker, which advances every live
