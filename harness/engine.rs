@@ -465,8 +465,12 @@ impl Runtime {
         // thread that has not entered a tokio runtime it enters WASI's own and
         // yields once before the call (a kludge its comment gives for sockets
         // polled in a loop, which the sandbox denies); from a thread inside a
-        // runtime's context it only `block_on`s. See `wasi_runtime`.
-        let _tokio = wasi_runtime().enter();
+        // runtime's context it only `block_on`s. See `wasi_runtime`. A caller
+        // already inside a runtime's context keeps it (in_tokio uses it).
+        let _tokio = match tokio::runtime::Handle::try_current() {
+            Ok(_) => None,
+            Err(_) => Some(wasi_runtime().enter()),
+        };
         let index = match &self.entry {
             Entry::Cli(index) => index,
             Entry::Http(indices) => return self.serve(indices, live),
@@ -969,10 +973,10 @@ fn find_run(component: &Component) -> Option<ComponentExportIndex> {
 }
 
 /// WASI's tokio runtime (the one wasmtime-wasi starts for synchronous
-/// embedders), or the caller's if `siteboss` runs inside one. Entered around
-/// every call into a component, so each WASI host call skips the runtime
-/// entry and `yield_now` that `wasmtime_wasi::runtime::in_tokio` adds on a
-/// thread outside any runtime.
+/// embedders). Entered around every call into a component from a thread
+/// outside any runtime, so each WASI host call skips the runtime entry and
+/// `yield_now` that `wasmtime_wasi::runtime::in_tokio` adds there. Only ever
+/// initialized from such a thread, so it is always WASI's own runtime.
 fn wasi_runtime() -> &'static tokio::runtime::Handle {
     static HANDLE: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
     HANDLE.get_or_init(|| {
