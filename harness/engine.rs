@@ -465,12 +465,10 @@ impl Runtime {
         // thread that has not entered a tokio runtime it enters WASI's own and
         // yields once before the call (a kludge its comment gives for sockets
         // polled in a loop, which the sandbox denies); from a thread inside a
-        // runtime's context it only `block_on`s. See `wasi_runtime`. A caller
-        // already inside a runtime's context keeps it (in_tokio uses it).
-        let _tokio = match tokio::runtime::Handle::try_current() {
-            Ok(_) => None,
-            Err(_) => Some(wasi_runtime().enter()),
-        };
+        // runtime's context it only `block_on`s, on that runtime. So enter
+        // WASI's own here, whatever the caller had entered (restored on
+        // return): see `wasi_runtime`.
+        let _tokio = wasi_runtime().enter();
         let index = match &self.entry {
             Entry::Cli(index) => index,
             Entry::Http(indices) => return self.serve(indices, live),
@@ -972,15 +970,28 @@ fn find_run(component: &Component) -> Option<ComponentExportIndex> {
     component.get_export_index(Some(&instance), "run")
 }
 
-/// WASI's tokio runtime (the one wasmtime-wasi starts for synchronous
-/// embedders). Entered around every call into a component from a thread
-/// outside any runtime, so each WASI host call skips the runtime entry and
-/// `yield_now` that `wasmtime_wasi::runtime::in_tokio` adds there. Only ever
-/// initialized from such a thread, so it is always WASI's own runtime.
+/// WASI's tokio runtime: the multi-thread one wasmtime-wasi starts for
+/// synchronous embedders, whose worker drives timers and I/O. Entered around
+/// every call into a component, so each WASI host call skips the runtime
+/// entry and `yield_now` that `wasmtime_wasi::runtime::in_tokio` adds on a
+/// thread outside any runtime, and so a component's clock waits never land
+/// on a caller's runtime (a current-thread one would not drive their timers
+/// from `Handle::block_on`). The epoch ticker runs on it too.
+///
+/// wasmtime-wasi hands out its runtime only to a thread outside any runtime
+/// (`with_ambient_tokio_runtime`); called first from inside one (never, in
+/// `siteboss` itself), it is fetched once from a helper thread.
 fn wasi_runtime() -> &'static tokio::runtime::Handle {
-    static HANDLE: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    use tokio::runtime::Handle;
+    static HANDLE: std::sync::OnceLock<Handle> = std::sync::OnceLock::new();
     HANDLE.get_or_init(|| {
-        wasmtime_wasi::runtime::with_ambient_tokio_runtime(tokio::runtime::Handle::current)
+        let wasi = || wasmtime_wasi::runtime::with_ambient_tokio_runtime(Handle::current);
+        if Handle::try_current().is_err() {
+            wasi()
+        } else {
+            std::thread::scope(|s| s.spawn(wasi).join())
+                .expect("cannot reach WASI's tokio runtime from a helper thread")
+        }
     })
 }
 
@@ -988,10 +999,9 @@ fn wasi_runtime() -> &'static tokio::runtime::Handle {
 /// engine's epoch each [`EPOCH_TICK`] and forgets dropped ones. The ticker is
 /// a task on WASI's tokio runtime, not a thread of its own: the runtime starts
 /// its worker thread for the first WASI call anyway, so a fresh process starts
-/// one thread instead of two (and a cold start pays one thread start).
-/// Called inside a caller's own tokio runtime, the task would be spawned on
-/// that one; this crate never does, and WASI's synchronous bindings, which it
-/// uses, cannot run inside a tokio runtime anyway (they `block_on`).
+/// one thread instead of two (and a cold start pays one thread start). It is
+/// spawned on [`wasi_runtime`] whatever runtime the caller is in, so it lives
+/// as long as the process.
 fn start_epoch_ticker(engine: &Engine) {
     use std::sync::{Mutex, OnceLock};
     static ENGINES: OnceLock<Mutex<Vec<wasmtime::EngineWeak>>> = OnceLock::new();
@@ -1005,7 +1015,8 @@ fn start_epoch_ticker(engine: &Engine) {
         .unwrap_or_else(|e| e.into_inner())
         .push(engine.weak());
     if first {
-        let ticker = wasmtime_wasi::runtime::spawn(async move {
+        // Dropping the join handle detaches the task.
+        drop(wasi_runtime().spawn(async move {
             let mut tick = tokio::time::interval(EPOCH_TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // An interval's first tick completes at once: skip it, so that
@@ -1022,9 +1033,6 @@ fn start_epoch_ticker(engine: &Engine) {
                     None => false,
                 });
             }
-        });
-        // The handle aborts the task when dropped; the ticker lives as long
-        // as the process.
-        std::mem::forget(ticker);
+        }));
     }
 }

@@ -381,6 +381,34 @@ fn a_short_sleep_is_a_normal_run() {
     assert!(run_error.is_none(), "{run_error:?}");
 }
 
+/// A host thread inside its own current-thread tokio runtime's context: a
+/// component's clock wait still ends, because calls into components enter
+/// WASI's multi-thread runtime, whose worker drives the timer. On the
+/// caller's runtime, `Handle::block_on` would wait forever for a timer
+/// nobody drives (and the call timeout cannot cut a host `block_on`), so this
+/// gives up after 60 s rather than hang.
+#[test]
+fn a_short_sleep_ends_inside_a_callers_current_thread_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_wat(dir.path(), "naps.wasm", &sleeps_in_run(5_000_000));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let own = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _inside = own.enter();
+        let source = ComponentSource::from_path(&path).unwrap();
+        let options = RuntimeOptions::new(Allocator::Pooling);
+        let outcome = Runtime::probe(&source, &options).map(|(_, run_error)| run_error);
+        let _ = tx.send(format!("{outcome:?}"));
+    });
+    let outcome = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a 5 ms sleep did not end within 60 s inside a current-thread runtime's context");
+    assert_eq!(outcome, "Ok(None)");
+}
+
 /// WASI's random interfaces, served by this host's generator
 /// (`host::KernelRandom`), give fresh values: two draws from each differ, so
 /// `run` returns `ok`. A generator returning a constant made this fail.

@@ -61,24 +61,3 @@ fn every_instance_runs_in_a_fresh_sandbox() {
         assert_eq!(live.store.data().stdout.contents(), b"Hello, world!\n");
     }
 }
-
-#[test]
-fn a_caller_inside_its_own_tokio_runtime_context_still_runs_and_keeps_its_context() {
-    // `Runtime::run` enters WASI's runtime only on a thread outside any
-    // runtime; a host thread that has entered its own keeps it.
-    let own = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_time()
-        .build()
-        .unwrap();
-    let _inside = own.enter();
-    let (stdout, stderr) = run_once(&ComponentSource::embedded(), Allocator::Pooling);
-    assert_eq!(stdout, b"Hello, world!\n");
-    assert!(stderr.is_empty(), "stderr {stderr:?}");
-    let current = tokio::runtime::Handle::current();
-    assert_eq!(
-        current.id(),
-        own.handle().id(),
-        "the caller's context was replaced"
-    );
-}
