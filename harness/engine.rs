@@ -461,13 +461,8 @@ impl Runtime {
     /// past the call timeout, and
     /// [`InstanceError::MemoryLimit`] when it grows past the store limit.
     pub fn run(&self, live: &mut Live) -> Result<(), InstanceError> {
-        // WASI's synchronous bindings run each host call in `in_tokio`. From a
-        // thread that has not entered a tokio runtime it enters WASI's own and
-        // yields once before the call (a kludge its comment gives for sockets
-        // polled in a loop, which the sandbox denies); from a thread inside a
-        // runtime's context it only `block_on`s, on that runtime. So enter
-        // WASI's own here, whatever the caller had entered (restored on
-        // return): see `wasi_runtime`.
+        // Why every call enters WASI's runtime, whatever the caller had
+        // entered (restored on return): see `wasi_runtime`.
         let _tokio = wasi_runtime().enter();
         let index = match &self.entry {
             Entry::Cli(index) => index,
