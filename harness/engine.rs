@@ -93,6 +93,11 @@ pub struct Footprint {
     /// The largest initial size of its linear memories, in bytes (static).
     #[serde(default)]
     pub initial_memory_bytes: u64,
+    /// Whether an instance may write one of its tables (static; see
+    /// [`writes_tables`]): the pooling profiles then keep a freed table's
+    /// first page resident.
+    #[serde(default)]
+    pub writes_tables: bool,
 }
 
 fn default_core_instances() -> u32 {
@@ -197,6 +202,7 @@ impl Runtime {
             core_instances: 0,
             declared_max_bytes: None,
             initial_memory_bytes: 0,
+            writes_tables: false,
         };
         let engine = new_engine(&probe_options, &unknown)?;
         let component = compile(&engine, source)?;
@@ -236,6 +242,7 @@ impl Runtime {
             core_instances: crate::component::core_instances(&source.bytes).max(1),
             declared_max_bytes: declared_memory_max(&source.bytes),
             initial_memory_bytes: initial_pages * 65536,
+            writes_tables: writes_tables(&source.bytes),
         };
         Ok((footprint, run_error))
     }
@@ -673,10 +680,8 @@ pub fn config(options: &RuntimeOptions, footprint: &Footprint) -> anyhow::Result
             // reset to the pages the instance actually dirtied, where the
             // kernel has it.
             .linear_memory_keep_resident(usize::try_from(slot)?)
-            // Tables are released with madvise instead: a table page fits in
-            // one page, where Wasmtime skips PAGEMAP_SCAN and memsets the
-            // whole page, faulting in a page the instance never touched.
-            .table_keep_resident(TABLE_KEEP_RESIDENT)
+            // A freed table's first page: see `table_keep_resident`.
+            .table_keep_resident(table_keep_resident(footprint))
             // One madvise for every DECOMMIT_BATCH freed tables.
             .decommit_batch_size(DECOMMIT_BATCH)
             .pagemap_scan(Enabled::Auto);
@@ -802,7 +807,124 @@ pub fn declared_memory_max(bytes: &[u8]) -> Option<u64> {
 
 /// Bytes of each freed table slot reset with memset; the rest is released
 /// with madvise.
-const TABLE_KEEP_RESIDENT: usize = 0;
+///
+/// One page when the component writes its tables: released with madvise, a
+/// written page is faulted in again by the next instance in the slot (a
+/// page fault per lifecycle, and with more than one thread the madvise's
+/// TLB-shootdown interrupts). None when it never does: Wasmtime memsets a
+/// one-page table whole (it skips PAGEMAP_SCAN there), which would fault in
+/// at every first drop in a slot a page the instance never touched.
+pub fn table_keep_resident(footprint: &Footprint) -> usize {
+    if footprint.writes_tables {
+        TABLE_PAGE
+    } else {
+        0
+    }
+}
+
+/// The table bytes kept resident when a component writes its tables.
+const TABLE_PAGE: usize = 4096;
+
+/// Whether an instance of the component in `bytes` may write one of its
+/// core tables. Wasmtime fills a defined funcref table's active element
+/// segments lazily, at first use, when the segment is function indices at a
+/// constant offset within the table's initial size; every other segment
+/// (into an imported table, as wit-component's fixup module does at every
+/// instantiation, or at a computed offset, or of expressions), a table with
+/// an initial expression, and any instruction that writes a table or
+/// initializes an element lazily (`call_indirect`, `table.get`,
+/// `table.set`, …) count as writes. `true` when the bytes cannot be read.
+pub fn writes_tables(bytes: &[u8]) -> bool {
+    use wasmparser::{ElementItems, ElementKind, Operator, Parser, Payload, TableInit, TypeRef};
+    // Per core module: its tables' initial sizes (`None` for an imported
+    // table or one that is not a plain funcref table).
+    let mut tables: Vec<Option<u64>> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { return true };
+        match payload {
+            Payload::Version { .. } => tables.clear(),
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    match import {
+                        Ok(i) if matches!(i.ty, TypeRef::Table(_)) => tables.push(None),
+                        Ok(_) => {}
+                        Err(_) => return true,
+                    }
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    let Ok(table) = table else { return true };
+                    if !matches!(table.init, TableInit::RefNull) {
+                        return true;
+                    }
+                    let funcref = table.ty.element_type.is_func_ref();
+                    tables.push(funcref.then_some(table.ty.initial));
+                }
+            }
+            Payload::ElementSection(reader) => {
+                for element in reader {
+                    let Ok(element) = element else { return true };
+                    let ElementKind::Active {
+                        table_index,
+                        offset_expr,
+                    } = element.kind
+                    else {
+                        continue;
+                    };
+                    let mut offset = offset_expr.get_operators_reader();
+                    let start = match (offset.read(), offset.read()) {
+                        (Ok(Operator::I32Const { value }), Ok(Operator::End)) => {
+                            u64::from(value.cast_unsigned())
+                        }
+                        (Ok(Operator::I64Const { value }), Ok(Operator::End)) => {
+                            value.cast_unsigned()
+                        }
+                        _ => return true,
+                    };
+                    let ElementItems::Functions(functions) = element.items else {
+                        return true;
+                    };
+                    let initial = tables
+                        .get(table_index.unwrap_or(0) as usize)
+                        .copied()
+                        .flatten();
+                    let lazy = initial.is_some_and(|min| {
+                        start
+                            .checked_add(u64::from(functions.count()))
+                            .is_some_and(|top| top <= min && top <= 1 << 20)
+                    });
+                    if !lazy {
+                        return true;
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                let Ok(mut ops) = body.get_operators_reader() else {
+                    return true;
+                };
+                while !ops.eof() {
+                    match ops.read() {
+                        Ok(
+                            Operator::CallIndirect { .. }
+                            | Operator::ReturnCallIndirect { .. }
+                            | Operator::TableGet { .. }
+                            | Operator::TableSet { .. }
+                            | Operator::TableFill { .. }
+                            | Operator::TableCopy { .. }
+                            | Operator::TableInit { .. }
+                            | Operator::TableGrow { .. },
+                        )
+                        | Err(_) => return true,
+                        Ok(_) => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
 
 /// Freed slots whose pages are released together, in one batch of system calls.
 const DECOMMIT_BATCH: usize = 16;
@@ -859,7 +981,15 @@ pub fn describe(options: &RuntimeOptions, footprint: &Footprint) -> Vec<String> 
         lines.extend([
             format!("memories per instance = {}, tables per instance = {}", footprint.memories, footprint.tables),
             format!("table_elements = {}", footprint.table_elements.max(1)),
-            format!("linear_memory_keep_resident = {slot}, table_keep_resident = {TABLE_KEEP_RESIDENT}, decommit_batch_size = {DECOMMIT_BATCH}"),
+            format!(
+                "linear_memory_keep_resident = {slot}, table_keep_resident = {} ({}), decommit_batch_size = {DECOMMIT_BATCH}",
+                table_keep_resident(footprint),
+                if footprint.writes_tables {
+                    "the component may write its tables"
+                } else {
+                    "the component never writes its tables"
+                }
+            ),
             "pagemap_scan = auto".to_owned(),
         ]);
     } else {

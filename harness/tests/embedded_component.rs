@@ -61,3 +61,62 @@ fn every_instance_runs_in_a_fresh_sandbox() {
         assert_eq!(live.store.data().stdout.contents(), b"Hello, world!\n");
     }
 }
+
+#[test]
+fn table_writes_are_read_from_the_component() {
+    use siteboss::engine::writes_tables;
+    let asset = |name: &str| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("assets")
+                .join(name),
+        )
+        .unwrap()
+    };
+    // The lean packaging's one table is never written; wit-component's fixup
+    // module fills the shim's imported table at every instantiation.
+    assert!(!writes_tables(&asset("hello.wasm")), "hello.wasm");
+    assert!(
+        writes_tables(&asset("hello-wit-component.wasm")),
+        "standard packaging"
+    );
+    assert!(writes_tables(&asset("http-hello.wasm")), "http-hello.wasm");
+    assert!(
+        writes_tables(&asset("realistic/json-regex.wasm")),
+        "json-regex.wasm"
+    );
+    let module = |text: &str| wat::parse_str(text).unwrap();
+    assert!(!writes_tables(&module(
+        "(module (table 1 funcref) (func (drop (ref.null func))))"
+    )));
+    // Function indices at a constant offset into a defined table are filled
+    // lazily, at first use (which `call_indirect` or `table.get` would be);
+    // past the table's initial size, into an imported table, or at a
+    // computed offset they are written at instantiation.
+    assert!(!writes_tables(&module(
+        "(module (table 1 funcref) (func $f) (elem (i32.const 0) $f))"
+    )));
+    assert!(writes_tables(&module(
+        "(module (table 1 funcref) (func $f) (elem (i32.const 1) $f))"
+    )));
+    assert!(writes_tables(&module(
+        "(module (import \"m\" \"t\" (table 1 funcref)) (func $f) (elem (i32.const 0) $f))"
+    )));
+    assert!(writes_tables(&module(
+        "(module (import \"m\" \"g\" (global i32)) (table 1 funcref) (func $f) (elem (global.get 0) $f))"
+    )));
+    assert!(writes_tables(&module(
+        "(module (type $t (func)) (table 1 funcref) (func (call_indirect (type $t) (i32.const 0))))"
+    )));
+    assert!(writes_tables(&module(
+        "(module (table 1 funcref) (func (table.set (i32.const 0) (ref.null func))))"
+    )));
+    // A passive segment writes nothing until `table.init`, which is counted.
+    assert!(!writes_tables(&module(
+        "(module (table 1 funcref) (func $f) (elem func $f))"
+    )));
+    assert!(
+        writes_tables(b"not wasm"),
+        "unreadable bytes keep the page resident"
+    );
+}

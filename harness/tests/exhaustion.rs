@@ -444,6 +444,7 @@ fn an_instantiation_error() {
             core_instances: 1,
             declared_max_bytes: None,
             initial_memory_bytes: 0,
+            writes_tables: false,
         };
         let rt = Runtime::compile(&source, &options, footprint).unwrap();
         let (d, _) = fill(&rt, &roomy(100));
