@@ -95,13 +95,17 @@ pub struct Footprint {
     pub initial_memory_bytes: u64,
     /// Whether an instance may write one of its tables (static; see
     /// [`writes_tables`]): the pooling profiles then keep a freed table's
-    /// first page resident.
-    #[serde(default)]
+    /// first page resident. Absent reads as `true`, as unreadable bytes do.
+    #[serde(default = "default_writes_tables")]
     pub writes_tables: bool,
 }
 
 fn default_core_instances() -> u32 {
     64
+}
+
+fn default_writes_tables() -> bool {
+    true
 }
 
 /// Why instantiating or running an instance failed.
@@ -810,8 +814,8 @@ pub fn declared_memory_max(bytes: &[u8]) -> Option<u64> {
 ///
 /// One page when the component writes its tables: released with madvise, a
 /// written page is faulted in again by the next instance in the slot (a
-/// page fault per lifecycle, and with more than one thread the madvise's
-/// TLB-shootdown interrupts). None when it never does: Wasmtime memsets a
+/// page fault per lifecycle; with more than one thread each release may
+/// also interrupt the other cores to flush their TLBs). None when it never does: Wasmtime memsets a
 /// one-page table whole (it skips PAGEMAP_SCAN there), which would fault in
 /// at every first drop in a slot a page the instance never touched.
 pub fn table_keep_resident(footprint: &Footprint) -> usize {
@@ -834,6 +838,12 @@ const TABLE_PAGE: usize = 4096;
 /// an initial expression, and any instruction that writes a table or
 /// initializes an element lazily (`call_indirect`, `table.get`,
 /// `table.set`, …) count as writes. `true` when the bytes cannot be read.
+///
+/// Assumes Wasmtime's default `table_lazy_init` (on). Not seen: writes by
+/// proposals Wasmtime leaves off by default (`table.atomic.*`, the
+/// component model's `thread.spawn-indirect`). It errs towards `true`: a
+/// table whose initial expression is a lone `ref.func`, or of a concrete
+/// function type, is filled lazily by Wasmtime but counted here.
 pub fn writes_tables(bytes: &[u8]) -> bool {
     use wasmparser::{ElementItems, ElementKind, Operator, Parser, Payload, TableInit, TypeRef};
     // Per core module: its tables' initial sizes (`None` for an imported
@@ -987,7 +997,7 @@ pub fn describe(options: &RuntimeOptions, footprint: &Footprint) -> Vec<String> 
                 if footprint.writes_tables {
                     "the component may write its tables"
                 } else {
-                    "the component never writes its tables"
+                    "no table write found in the component"
                 }
             ),
             "pagemap_scan = auto".to_owned(),

@@ -111,9 +111,44 @@ fn table_writes_are_read_from_the_component() {
     assert!(writes_tables(&module(
         "(module (table 1 funcref) (func (table.set (i32.const 0) (ref.null func))))"
     )));
+    // Imported tables come first in the index space: a lazy segment into
+    // the module's own table after an imported one.
+    assert!(!writes_tables(&module(
+        "(module (import \"m\" \"t\" (table 1 funcref)) (table 1 funcref) (func $f) (elem (table 1) (i32.const 0) func $f))"
+    )));
+    assert!(writes_tables(&module(
+        "(module (import \"m\" \"t\" (table 1 funcref)) (table 1 funcref) (func $f) (elem (table 0) (i32.const 0) func $f))"
+    )));
+    // Each core module of a component is read on its own: the first
+    // module's imported table is not the second's defined one.
+    assert!(!writes_tables(&module(
+        "(component (core module (import \"m\" \"t\" (table 1 funcref))) (core module (table 1 funcref) (func $f) (elem (i32.const 0) $f)))"
+    )));
+    assert!(writes_tables(&module(
+        "(component (core module (table 1 funcref)) (core module (type $t (func)) (table 1 funcref) (func (call_indirect (type $t) (i32.const 0)))))"
+    )));
+    // Expressions, a table's initial expression, and the other table writes.
+    assert!(writes_tables(&module(
+        "(module (table 1 funcref) (func $f) (elem (i32.const 0) funcref (ref.func $f)))"
+    )));
+    assert!(writes_tables(&module(
+        "(module (table 1 funcref (ref.null func)))"
+    )));
+    for op in [
+        "(drop (table.grow (ref.null func) (i32.const 1)))",
+        "(table.fill (i32.const 0) (ref.null func) (i32.const 1))",
+        "(table.copy (i32.const 0) (i32.const 0) (i32.const 1))",
+        "(drop (table.get (i32.const 0)))",
+    ] {
+        let text = format!("(module (table 1 funcref) (func {op}))");
+        assert!(writes_tables(&module(&text)), "{op}");
+    }
     // A passive segment writes nothing until `table.init`, which is counted.
     assert!(!writes_tables(&module(
         "(module (table 1 funcref) (func $f) (elem func $f))"
+    )));
+    assert!(writes_tables(&module(
+        "(module (table 1 funcref) (func $f) (elem $e func $f) (func (table.init $e (i32.const 0) (i32.const 0) (i32.const 1))))"
     )));
     assert!(
         writes_tables(b"not wasm"),
