@@ -65,91 +65,114 @@ fn every_instance_runs_in_a_fresh_sandbox() {
 #[test]
 fn table_writes_are_read_from_the_component() {
     use siteboss::engine::writes_tables;
-    let asset = |name: &str| {
-        std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("assets")
-                .join(name),
-        )
-        .unwrap()
-    };
     // The lean packaging's one table is never written; wit-component's fixup
     // module fills the shim's imported table at every instantiation.
-    assert!(!writes_tables(&asset("hello.wasm")), "hello.wasm");
-    assert!(
-        writes_tables(&asset("hello-wit-component.wasm")),
-        "standard packaging"
-    );
-    assert!(writes_tables(&asset("http-hello.wasm")), "http-hello.wasm");
-    assert!(
-        writes_tables(&asset("realistic/json-regex.wasm")),
-        "json-regex.wasm"
-    );
-    let module = |text: &str| wat::parse_str(text).unwrap();
-    assert!(!writes_tables(&module(
-        "(module (table 1 funcref) (func (drop (ref.null func))))"
-    )));
-    // Function indices at a constant offset into a defined table are filled
-    // lazily, at first use (which `call_indirect` or `table.get` would be);
-    // past the table's initial size, into an imported table, or at a
-    // computed offset they are written at instantiation.
-    assert!(!writes_tables(&module(
-        "(module (table 1 funcref) (func $f) (elem (i32.const 0) $f))"
-    )));
-    assert!(writes_tables(&module(
-        "(module (table 1 funcref) (func $f) (elem (i32.const 1) $f))"
-    )));
-    assert!(writes_tables(&module(
-        "(module (import \"m\" \"t\" (table 1 funcref)) (func $f) (elem (i32.const 0) $f))"
-    )));
-    assert!(writes_tables(&module(
-        "(module (import \"m\" \"g\" (global i32)) (table 1 funcref) (func $f) (elem (global.get 0) $f))"
-    )));
-    assert!(writes_tables(&module(
-        "(module (type $t (func)) (table 1 funcref) (func (call_indirect (type $t) (i32.const 0))))"
-    )));
-    assert!(writes_tables(&module(
-        "(module (table 1 funcref) (func (table.set (i32.const 0) (ref.null func))))"
-    )));
-    // Imported tables come first in the index space: a lazy segment into
-    // the module's own table after an imported one.
-    assert!(!writes_tables(&module(
-        "(module (import \"m\" \"t\" (table 1 funcref)) (table 1 funcref) (func $f) (elem (table 1) (i32.const 0) func $f))"
-    )));
-    assert!(writes_tables(&module(
-        "(module (import \"m\" \"t\" (table 1 funcref)) (table 1 funcref) (func $f) (elem (table 0) (i32.const 0) func $f))"
-    )));
-    // Each core module of a component is read on its own: the first
-    // module's imported table is not the second's defined one.
-    assert!(!writes_tables(&module(
-        "(component (core module (import \"m\" \"t\" (table 1 funcref))) (core module (table 1 funcref) (func $f) (elem (i32.const 0) $f)))"
-    )));
-    assert!(writes_tables(&module(
-        "(component (core module (table 1 funcref)) (core module (type $t (func)) (table 1 funcref) (func (call_indirect (type $t) (i32.const 0)))))"
-    )));
-    // Expressions, a table's initial expression, and the other table writes.
-    assert!(writes_tables(&module(
-        "(module (table 1 funcref) (func $f) (elem (i32.const 0) funcref (ref.func $f)))"
-    )));
-    assert!(writes_tables(&module(
-        "(module (table 1 funcref (ref.null func)))"
-    )));
-    for op in [
+    for (name, writes) in [
+        ("hello.wasm", false),
+        ("hello-wit-component.wasm", true),
+        ("http-hello.wasm", true),
+        ("realistic/json-regex.wasm", true),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets")
+            .join(name);
+        assert_eq!(
+            writes_tables(&std::fs::read(path).unwrap()),
+            writes,
+            "{name}"
+        );
+    }
+    let import_table = r#"(import "m" "t" (table 1 funcref))"#;
+    let cases: Vec<(String, bool, &str)> = vec![
+        (
+            "(table 1 funcref) (func (drop (ref.null func)))".into(),
+            false,
+            "no segment, no table instruction",
+        ),
+        // Function indices at a constant offset into a defined table are
+        // filled lazily, at first use; past the table's initial size, into an
+        // imported table, or at a computed offset, at instantiation.
+        (
+            "(table 1 funcref) (func $f) (elem (i32.const 0) $f)".into(),
+            false,
+            "lazy segment",
+        ),
+        (
+            "(table 1 funcref) (func $f) (elem (i32.const 1) $f)".into(),
+            true,
+            "past the initial size",
+        ),
+        (
+            format!("{import_table} (func $f) (elem (i32.const 0) $f)"),
+            true,
+            "into an imported table",
+        ),
+        (
+            r#"(import "m" "g" (global i32)) (table 1 funcref) (func $f) (elem (global.get 0) $f)"#
+                .into(),
+            true,
+            "computed offset",
+        ),
+        (
+            "(table 1 funcref) (func $f) (elem (i32.const 0) funcref (ref.func $f))".into(),
+            true,
+            "expressions",
+        ),
+        (
+            "(table 1 funcref (ref.null func))".into(),
+            true,
+            "a table's initial expression",
+        ),
+        // Imported tables come first in the index space.
+        (
+            format!(
+                "{import_table} (table 1 funcref) (func $f) (elem (table 1) (i32.const 0) func $f)"
+            ),
+            false,
+            "lazy segment after an imported table",
+        ),
+        (
+            format!(
+                "{import_table} (table 1 funcref) (func $f) (elem (table 0) (i32.const 0) func $f)"
+            ),
+            true,
+            "the imported table by index",
+        ),
+        // A passive segment writes nothing until `table.init`.
+        (
+            "(table 1 funcref) (func $f) (elem func $f)".into(),
+            false,
+            "passive segment",
+        ),
+    ];
+    let ops = [
+        "(call_indirect (type $t) (i32.const 0))",
+        "(table.set (i32.const 0) (ref.null func))",
+        "(drop (table.get (i32.const 0)))",
         "(drop (table.grow (ref.null func) (i32.const 1)))",
         "(table.fill (i32.const 0) (ref.null func) (i32.const 1))",
         "(table.copy (i32.const 0) (i32.const 0) (i32.const 1))",
-        "(drop (table.get (i32.const 0)))",
-    ] {
-        let text = format!("(module (table 1 funcref) (func {op}))");
-        assert!(writes_tables(&module(&text)), "{op}");
+        "(table.init $e (i32.const 0) (i32.const 0) (i32.const 1))",
+    ];
+    let cases = cases.into_iter().map(|(body, w, why)| (format!("(module {body})"), w, why.to_owned())).chain(
+        ops.iter().map(|op| {
+            let text = format!("(module (type $t (func)) (table 1 funcref) (func $f) (elem $e func $f) (func {op}))");
+            (text, true, (*op).to_owned())
+        }),
+    );
+    for (text, writes, why) in cases {
+        assert_eq!(
+            writes_tables(&wat::parse_str(&text).unwrap()),
+            writes,
+            "{why}: {text}"
+        );
     }
-    // A passive segment writes nothing until `table.init`, which is counted.
-    assert!(!writes_tables(&module(
-        "(module (table 1 funcref) (func $f) (elem func $f))"
-    )));
-    assert!(writes_tables(&module(
-        "(module (table 1 funcref) (func $f) (elem $e func $f) (func (table.init $e (i32.const 0) (i32.const 0) (i32.const 1))))"
-    )));
+    // Each core module of a component is read on its own: the first
+    // module's imported table is not the second's defined one.
+    let component = format!(
+        "(component (core module {import_table}) (core module (table 1 funcref) (func $f) (elem (i32.const 0) $f)))"
+    );
+    assert!(!writes_tables(&wat::parse_str(component).unwrap()));
     assert!(
         writes_tables(b"not wasm"),
         "unreadable bytes keep the page resident"
