@@ -815,9 +815,10 @@ pub fn declared_memory_max(bytes: &[u8]) -> Option<u64> {
 /// One page when the component writes its tables: released with madvise, a
 /// written page is faulted in again by the next instance in the slot (a
 /// page fault per lifecycle; with more than one thread each release may
-/// also interrupt the other cores to flush their TLBs). None when it never does: Wasmtime memsets a
-/// one-page table whole (it skips PAGEMAP_SCAN there), which would fault in
-/// at every first drop in a slot a page the instance never touched.
+/// also interrupt the other cores to flush their TLBs). Zero when it never
+/// does: Wasmtime memsets a one-page table whole (it skips PAGEMAP_SCAN
+/// there), which would fault in, at the first drop in each slot, a page the
+/// instance never touched.
 pub fn table_keep_resident(footprint: &Footprint) -> usize {
     if footprint.writes_tables {
         TABLE_PAGE
